@@ -1,0 +1,299 @@
+"""Typed configuration: strict pydantic models, read from YAML with ``${ENV}`` placeholders.
+
+Reading (:func:`read_config_file`) and validating (:func:`validate_config`) are separate steps so the
+``validate`` command can report every error with its key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streamer import ConfigError, redact_text
+
+__all__ = [
+    "ActivitySettings",
+    "AlertSettings",
+    "BufferSettings",
+    "CameraConfig",
+    "EmbeddingSettings",
+    "FeedwatchConfig",
+    "GensSettings",
+    "MemorySettings",
+    "MqttConfig",
+    "QAConfig",
+    "QueryConfig",
+    "ScorerConfig",
+    "default_memory_dir",
+    "format_validation_error",
+    "load_config",
+    "read_config_file",
+    "validate_config",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Identifier = Annotated[
+    str, Field(pattern=_ID, description="Letters, digits, '-' and '_', at most 64 characters.")
+]
+Score = Annotated[float, Field(ge=1.0, le=5.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def default_memory_dir() -> Path:
+    """``$XDG_DATA_HOME/feedwatch/memory`` (``~/.local/share/feedwatch/memory`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "feedwatch" / "memory"
+
+
+class CameraConfig(_Strict):
+    """One camera: where its stream is and how to sample it."""
+
+    id: Identifier = Field(description="Camera id used in topics, alerts and memory.")
+    url: str = Field(
+        min_length=1,
+        description="Stream URL (rtsp://, http(s)://, anything FFmpeg opens) or a local file path. "
+        "Credentials may be embedded; they are never logged.",
+    )
+    fps: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second of stream time.")
+    keyframes_only: bool = Field(
+        default=False, description="Decode key frames only: much cheaper, sampling is then at most the GOP rate."
+    )
+    rtsp_transport: Literal["tcp", "udp"] | None = Field(
+        default=None, description="RTSP transport; FFmpeg's default (UDP, then TCP) when unset."
+    )
+    realtime: bool = Field(default=False, description="Pace a file at its own speed, as if it were a live camera.")
+    loop: bool = Field(default=False, description="Replay a file from the start when it ends.")
+
+
+class QueryConfig(_Strict):
+    """A standing question watched on every frame."""
+
+    id: Identifier = Field(description="Query id used in topics and alerts.")
+    text: str = Field(min_length=1, max_length=500, description="The question in plain language.")
+    cameras: list[Identifier] = Field(
+        default_factory=list, description="Camera ids this query applies to; empty means all cameras."
+    )
+    threshold: Score = Field(default=3.0, description="Relevance (1-5, GenS's scale) at which an alert opens.")
+
+
+class ActivitySettings(_Strict):
+    """The model-free activity scorer: departure from the camera's learned background."""
+
+    pixel_threshold: float = Field(
+        default=0.2, gt=0, description="Log-brightness change at which a pixel counts as changed."
+    )
+    min_fraction: float = Field(default=0.01, gt=0, lt=1, description="Changed fraction scored 1 (nothing).")
+    max_fraction: float = Field(default=0.05, gt=0, le=1, description="Changed fraction scored 5 (certain).")
+    learning_rate: float = Field(
+        default=0.1, gt=0, le=1, description="Per-frame background update rate for unchanged pixels."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ActivitySettings:
+        if self.min_fraction >= self.max_fraction:
+            raise ValueError("min_fraction must be below max_fraction")
+        return self
+
+
+class GensSettings(_Strict):
+    """The GenS frame-sampler backend."""
+
+    model: str = Field(
+        default="yaolily/GenS-qwen2d5-vl-3b",
+        description="Hugging Face model id (looked up in the local cache) or a local folder.",
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda', 'cuda:1' or 'cpu'.")
+    max_new_tokens: int = Field(default=128, ge=8, le=1024, description="Cap on generated tokens.")
+
+
+class EmbeddingSettings(_Strict):
+    """The CLIP/SigLIP embedding backend."""
+
+    model: str = Field(
+        default="openai/clip-vit-base-patch32",
+        description="Hugging Face model id (looked up in the local cache) or a local folder.",
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda' or 'cpu'.")
+
+
+class ScorerConfig(_Strict):
+    """Which backend scores windows against the standing queries, and how windows are cut."""
+
+    backend: Literal["auto", "activity", "embedding", "gens"] = Field(
+        default="auto",
+        description="'auto' picks GenS (weights present and a GPU), else embedding (weights present), "
+        "else activity. Naming a backend whose weights are missing is an error.",
+    )
+    window: int = Field(default=16, ge=1, le=256, description="Frames per scored window.")
+    stride: int = Field(default=8, ge=1, le=256, description="New frames between two windows.")
+    activity: ActivitySettings = Field(default_factory=ActivitySettings, description="Activity scorer settings.")
+    gens: GensSettings = Field(default_factory=GensSettings, description="GenS backend settings.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding settings.")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> ScorerConfig:
+        if self.stride > self.window:
+            raise ValueError(f"stride ({self.stride}) must not exceed window ({self.window})")
+        return self
+
+
+class AlertSettings(_Strict):
+    """How per-frame scores become alerts."""
+
+    hysteresis: float = Field(
+        default=1.0, ge=0, le=4, description="An open alert stays open while the score is >= threshold - hysteresis."
+    )
+    end_after_s: float = Field(
+        default=2.0, ge=0, description="Seconds below the stay-open level before an alert ends."
+    )
+    cooldown_s: float = Field(default=1.0, ge=0, description="Seconds after an alert ends before the next may open.")
+    update_interval_s: float = Field(default=5.0, gt=0, description="At most one 'update' event per this interval.")
+
+
+class BufferSettings(_Strict):
+    """The rolling frame buffer of each camera."""
+
+    seconds: float = Field(default=300.0, gt=0, description="Stream time kept per camera.")
+    max_mb: float = Field(default=256.0, gt=0, description="Memory cap per camera, MiB.")
+
+
+class MemorySettings(_Strict):
+    """Where moments are remembered and for how long."""
+
+    path: Path = Field(default_factory=default_memory_dir, description="Memory folder (SQLite, thumbnails).")
+    retention_days: float = Field(default=30.0, gt=0, description="Moments older than this are evicted.")
+    max_mb: float = Field(default=2048.0, gt=0, description="Total size cap of the memory, MiB; oldest go first.")
+
+
+class MqttConfig(_Strict):
+    """The MQTT broker alerts and state are published to."""
+
+    enabled: bool = Field(default=False, description="Publish over MQTT.")
+    host: str = Field(default="127.0.0.1", description="Broker host.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
+    prefix: str = Field(default="feedwatch", pattern=r"^[^#+\s]+$", description="Topic prefix.")
+    client_id: str | None = Field(default=None, description="MQTT client id; random when unset.")
+    username: str | None = Field(default=None, description="User name; use ${ENV} placeholders for secrets.")
+    password: str | None = Field(default=None, description="Password; use ${ENV} placeholders for secrets.")
+    qos: Literal[0, 1, 2] = Field(default=1, description="QoS of event messages.")
+    tls_ca: Path | None = Field(default=None, description="CA bundle; enables TLS.")
+    tls_cert: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
+    tls_key: Path | None = Field(default=None, description="Client key for mutual TLS.")
+
+
+class QAConfig(_Strict):
+    """The model that answers questions over remembered footage."""
+
+    backend: Literal["none"] = Field(
+        default="none", description="'none' answers extractively with the matching moments and their times."
+    )
+
+
+class FeedwatchConfig(_Strict):
+    """The whole service."""
+
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to watch.")
+    queries: list[QueryConfig] = Field(default_factory=list, description="Standing questions.")
+    scorer: ScorerConfig = Field(default_factory=ScorerConfig, description="Relevance scoring.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="Alert policy.")
+    buffer: BufferSettings = Field(default_factory=BufferSettings, description="Rolling frame buffer.")
+    memory: MemorySettings = Field(default_factory=MemorySettings, description="Moment memory.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
+    qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
+
+    @field_validator("cameras", "queries")
+    @classmethod
+    def _unique_ids(cls, items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"duplicate id {item.id!r}")
+            seen.add(item.id)
+        return items
+
+    @model_validator(mode="after")
+    def _known_cameras(self) -> FeedwatchConfig:
+        known = {c.id for c in self.cameras}
+        for q in self.queries:
+            unknown = [c for c in q.cameras if c not in known]
+            if unknown:
+                raise ValueError(f"query {q.id!r} names unknown camera(s) {unknown}; known: {sorted(known)}")
+        return self
+
+
+_PLACEHOLDER = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def _expand(node: Any, path: str, env: dict[str, str], missing: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, f"{path}.{k}" if path else str(k), env, missing) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, f"{path}.{i}", env, missing) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group("name"), m.group("default")
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return _PLACEHOLDER.sub(sub, node)
+    return node
+
+
+def read_config_file(path: str | Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read YAML and expand ``${VAR}`` / ``${VAR:-default}`` placeholders; no validation yet."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of sections, not {type(data).__name__}")
+    missing: list[str] = []
+    expanded = _expand(data, "", dict(os.environ) if env is None else env, missing)
+    if missing:
+        raise ConfigError(f"{p}: " + "; ".join(missing))
+    return dict(expanded)
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """One line per error: ``key.path: message``, credentials redacted."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"{loc}: {redact_text(err['msg'])}")
+    return lines
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> FeedwatchConfig:
+    """Validate a raw mapping; :class:`ConfigError` lists every problem with its key path."""
+    try:
+        return FeedwatchConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = format_validation_error(exc)
+        raise ConfigError(f"{source} is invalid ({len(lines)} error(s)):\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path) -> FeedwatchConfig:
+    """Read and validate a config file."""
+    return validate_config(read_config_file(path), str(path))

@@ -1,0 +1,135 @@
+"""Answering questions over remembered moments.
+
+With no answering model configured the answer is extractive and says so: the moments that best
+match the question, with their times, cameras, scores and thumbnails.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .memory import Moment, MomentMemory
+
+__all__ = ["Answer", "Citation", "answer_question"]
+
+_STOP = frozenset(
+    "a an the is are was were be been did do does when where what who which how why at on in of to for "
+    "and or with by from it its this that there their they he she any ever last".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A moment an answer used."""
+
+    moment_id: str
+    camera: str
+    start: float
+    end: float
+    score: float
+    queries: dict[str, str]
+    thumbnail: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "moment_id": self.moment_id,
+            "camera": self.camera,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "start_iso": _iso(self.start),
+            "end_iso": _iso(self.end),
+            "score": round(self.score, 2),
+            "queries": self.queries,
+            "thumbnail": self.thumbnail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer with the moments it cites and where the time went."""
+
+    question: str
+    text: str
+    backend: str
+    citations: list[Citation] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "backend": self.backend,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+
+
+def _relevance(question_words: set[str], moment: Moment) -> int:
+    texts = " ".join(moment.query_texts.values())
+    return len(question_words & _words(texts))
+
+
+def answer_question(question: str, memory: MomentMemory, *, limit: int = 5, pool: int = 500) -> Answer:
+    """Answer extractively: rank recent moments by words shared with the queries that found them."""
+    t0 = time.perf_counter()
+    words = _words(question)
+    t1 = time.perf_counter()
+    candidates = memory.search(limit=pool)
+    t2 = time.perf_counter()
+    ranked = sorted(candidates, key=lambda m: (_relevance(words, m), m.peak, m.start_wall), reverse=True)
+    matching = [m for m in ranked if _relevance(words, m) > 0]
+    chosen = (matching or ranked)[:limit]
+    chosen.sort(key=lambda m: m.start_wall)
+    t3 = time.perf_counter()
+    citations = [
+        Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail) for m in chosen
+    ]
+    if not chosen:
+        text = "Nothing is remembered yet, so there is nothing to answer from."
+    else:
+        lead = (
+            f"{len(chosen)} remembered moment(s) match the words of the question"
+            if matching
+            else f"No remembered moment matches the words of the question; the {len(chosen)} most relevant recent "
+            "one(s) follow"
+        )
+        lines = [
+            f"- {_iso(c.start)} to {_iso(c.end)} on {c.camera}: "
+            + ", ".join(f"'{t}'" for t in c.queries.values())
+            + f" (score {c.score:.1f})"
+            for c in citations
+        ]
+        text = (
+            "No answering model is configured (qa.backend: none), so this answer is extractive. "
+            + lead
+            + ":\n"
+            + "\n".join(lines)
+        )
+        if not any(m.semantic for m in chosen):
+            text += (
+                "\nThese moments come from the activity scorer (no model): they show that something happened, "
+                "not what. Semantic search needs an embedding model."
+            )
+    return Answer(
+        question=question,
+        text=text,
+        backend="extractive",
+        citations=citations,
+        timings_ms={
+            "parse": (t1 - t0) * 1e3,
+            "retrieve": (t2 - t1) * 1e3,
+            "select": (t3 - t2) * 1e3,
+            "answer": 0.0,
+        },
+    )

@@ -1,0 +1,169 @@
+"""The scheduler: cuts buffered frames into windows, scores them, feeds the alert policies.
+
+One scheduler serves every camera and shares one scorer between them. Scoring runs in a worker
+thread behind a limiter so it never blocks the event loop or ingest. File cameras are scored frame
+by frame in order (their buffers block rather than drop); live cameras are scored newest first when
+the scorer falls behind, and the skipped frames and the lag are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from streamer import Frame, FrameBuffer, OverflowPolicy, Window
+
+from .alerts import Alert, AlertPolicy
+from .config import AlertSettings
+from .scoring import Query, Scorer, WindowScores
+
+__all__ = ["CameraCounters", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+AlertHandler = Callable[[Alert], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class CameraCounters:
+    """What the scheduler did for one camera."""
+
+    scored: int = 0
+    skipped: int = 0
+    windows: int = 0
+    lag_s: float = 0.0
+    score_s: float = 0.0
+
+
+class Scheduler:
+    """Score every camera's new frames against the queries that apply to it."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        buffers: dict[str, FrameBuffer],
+        queries: list[Query],
+        alert_settings: AlertSettings,
+        on_alert: AlertHandler,
+        *,
+        window: int = 16,
+        stride: int = 8,
+        windowed: bool | None = None,
+        max_lag_s: float = 10.0,
+        concurrency: int = 1,
+    ) -> None:
+        self.scorer = scorer
+        self.buffers = buffers
+        self.alert_settings = alert_settings
+        self.on_alert = on_alert
+        # A backend that scores frames one by one needs no context frames and no waiting for a stride.
+        self.windowed = getattr(scorer, "windowed", True) if windowed is None else windowed
+        self.window = window if self.windowed else 64
+        self.stride = stride if self.windowed else 1
+        self.max_lag_s = max_lag_s
+        self.counters = {cam: CameraCounters() for cam in buffers}
+        self._queries: dict[str, Query] = {q.id: q for q in queries}
+        self._policies: dict[tuple[str, str], AlertPolicy] = {}
+        self._limiter = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- standing queries ---------------------------------------------------------------------
+
+    @property
+    def queries(self) -> list[Query]:
+        return list(self._queries.values())
+
+    def add_query(self, query: Query) -> None:
+        """Add or replace a standing query; takes effect with the next window."""
+        old = self._queries.get(query.id)
+        self._queries[query.id] = query
+        if old is not None:
+            for key in [k for k in self._policies if k[1] == query.id]:
+                self._policies[key].query = query
+
+    async def remove_query(self, query_id: str) -> bool:
+        """Remove a standing query, ending its open alerts."""
+        if self._queries.pop(query_id, None) is None:
+            return False
+        for key in [k for k in self._policies if k[1] == query_id]:
+            policy = self._policies.pop(key)
+            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
+                await self.on_alert(alert)
+        return True
+
+    # -- running ------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New frames were buffered (called by the ingest stage)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current window, end open alerts and return from :meth:`run`."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Score until every buffer is closed and consumed, or :meth:`stop` is called."""
+        while not self._stopping:
+            self._wake.clear()
+            progressed = False
+            for camera, buf in self.buffers.items():
+                if self._stopping:
+                    break
+                if await self._step(camera, buf):
+                    progressed = True
+            if all(b.closed and b.unconsumed() == 0 for b in self.buffers.values()):
+                break
+            if not progressed:
+                await self._wake.wait()
+        for policy in self._policies.values():
+            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
+                await self.on_alert(alert)
+
+    async def _step(self, camera: str, buf: FrameBuffer) -> bool:
+        pending = buf.unconsumed()
+        if pending == 0 or (pending < self.stride and not buf.closed):
+            return False
+        counters = self.counters[camera]
+        new = buf.after(buf.consumed_seq, limit=self.stride if self.windowed else self.window)
+        if buf.policy is OverflowPolicy.DROP_OLDEST:
+            newest = buf.latest(1)[0]
+            lag = time.time() - new[0].wall
+            if lag > self.max_lag_s:
+                # Behind on a live feed: score the newest frames, count the rest as skipped.
+                fresh = buf.latest(len(new))
+                counters.skipped += newest.seq - new[-1].seq
+                new = fresh
+        context = buf.before(new[0].seq, self.window - len(new)) if self.windowed else []
+        window = Window(camera, tuple(context + new), new_from=len(context))
+        queries = [q for q in self._queries.values() if q.applies_to(camera)]
+        if queries:
+            result = await self._score(window, queries)
+            counters.score_s += result.latency_s
+            await self._feed(camera, window, result, queries)
+        counters.scored += len(new)
+        counters.windows += 1
+        counters.lag_s = max(0.0, time.time() - new[-1].wall) if buf.policy is OverflowPolicy.DROP_OLDEST else 0.0
+        await buf.mark_consumed(new[-1].seq)
+        return True
+
+    async def _score(self, window: Window, queries: list[Query]) -> WindowScores:
+        async with self._limiter:
+            return await asyncio.to_thread(self.scorer.score, window, queries)
+
+    async def _feed(self, camera: str, window: Window, result: WindowScores, queries: list[Query]) -> None:
+        frames: tuple[Frame, ...] = window.frames
+        for query in queries:
+            values = result.scores.get(query.id)
+            if values is None:
+                continue
+            policy = self._policies.get((camera, query.id))
+            if policy is None:
+                policy = self._policies[(camera, query.id)] = AlertPolicy(camera, query, self.alert_settings)
+            for i in range(window.new_from, len(frames)):
+                for alert in policy.feed(frames[i], float(values[i]), result.backend, result.semantic):
+                    await self.on_alert(alert)

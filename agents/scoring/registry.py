@@ -1,0 +1,80 @@
+"""Backend registry: a name maps to ``"module:Class"``, imported only when chosen."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from typing import Any
+
+from streamer import ModelError
+
+from ..config import ScorerConfig
+from ..weights import cuda_available, find_weights, weight_locations
+from .base import Scorer
+
+__all__ = ["BACKENDS", "create_scorer", "resolve_backend"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS: dict[str, str] = {
+    "activity": "agents.scoring.activity:ActivityScorer",
+    "embedding": "agents.scoring.embedding:EmbeddingScorer",
+    "gens": "agents.scoring.gens:GensScorer",
+}
+_NEEDS_MODELS = frozenset({"embedding", "gens"})
+
+
+def _model_of(config: ScorerConfig, backend: str) -> str:
+    return config.gens.model if backend == "gens" else config.embedding.model
+
+
+def _models_installed() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+
+
+def resolve_backend(config: ScorerConfig) -> tuple[str, str]:
+    """Pick the backend to run and say why. Only ``auto`` falls back; a named backend must be usable."""
+    if config.backend != "auto":
+        backend = config.backend
+        if backend in _NEEDS_MODELS:
+            model = _model_of(config, backend)
+            if find_weights(model) is None:
+                raise ModelError(
+                    f"scorer backend {backend!r}: no weights for {model!r}; looked in "
+                    + " and ".join(weight_locations(model))
+                    + ". Put the weights there (or set scorer."
+                    + backend
+                    + ".model to a local folder), or use backend 'auto' or 'activity'."
+                )
+            if not _models_installed():
+                raise ModelError(
+                    f"scorer backend {backend!r} needs the model stack: pip install 'feedwatch[models]'"
+                )
+        return backend, "named in the configuration"
+    models = _models_installed()
+    if models and find_weights(config.gens.model) is not None:
+        if cuda_available():
+            return "gens", f"GenS weights found for {config.gens.model} and a CUDA GPU is present"
+        log.info("GenS weights are present but there is no CUDA GPU; not using GenS on the CPU")
+    if models and find_weights(config.embedding.model) is not None:
+        return "embedding", f"embedding weights found for {config.embedding.model}"
+    missing = "the model stack is not installed" if not models else "no model weights were found locally"
+    return "activity", missing
+
+
+def create_scorer(config: ScorerConfig, backend: str | None = None) -> Scorer:
+    """Instantiate ``backend`` (or the resolved one) with its settings from ``config``."""
+    name = backend or resolve_backend(config)[0]
+    target = BACKENDS.get(name)
+    if target is None:
+        raise ModelError(f"unknown scorer backend {name!r}; known: {', '.join(sorted(BACKENDS))}")
+    module_name, _, cls_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(f"scorer backend {name!r} cannot be imported: {exc}") from exc
+    cls: Any = getattr(module, cls_name)
+    settings = {"activity": config.activity, "gens": config.gens, "embedding": config.embedding}[name]
+    scorer: Scorer = cls(settings)
+    return scorer

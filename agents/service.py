@@ -1,0 +1,320 @@
+"""The service: cameras -> buffers -> scheduler -> alert policy -> memory and publishers.
+
+Every resource is an async context manager entered on one exit stack; the stages run in one
+TaskGroup. Shutdown is startup in reverse: readers stop, the scheduler ends open alerts, the output
+stage drains, then MQTT and the memory close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from streamer import (
+    CameraReader,
+    CameraStatus,
+    FeedwatchError,
+    FrameBuffer,
+    MqttPublisher,
+    MqttSettings,
+    OverflowPolicy,
+    SourceOptions,
+)
+
+from .alerts import Alert, AlertKind, with_snapshot_path
+from .config import CameraConfig, FeedwatchConfig
+from .memory import Moment, MomentMemory
+from .publish import MqttAlertSink
+from .scheduler import CameraCounters, Scheduler
+from .scoring import Query, Scorer, create_scorer, resolve_backend
+
+__all__ = ["CameraReport", "Service", "ServiceReport"]
+
+log = logging.getLogger(__name__)
+
+AlertCallback = Callable[[Alert], Awaitable[None]]
+_PRUNE_EVERY_S = 600.0
+
+
+@dataclass(slots=True)
+class CameraReport:
+    """Per-camera figures at the end of a run."""
+
+    camera: str
+    status: str
+    decoded: int
+    sampled: int
+    dropped: int
+    reconnects: int
+    scored: int
+    skipped: int
+    alerts: int
+
+
+@dataclass(slots=True)
+class ServiceReport:
+    """What a run did."""
+
+    backend: str
+    backend_reason: str
+    wall_s: float
+    cameras: list[CameraReport] = field(default_factory=list)
+    alerts: int = 0
+    moments: int = 0
+
+
+def _queries(config: FeedwatchConfig) -> list[Query]:
+    return [Query(q.id, q.text, q.threshold, tuple(q.cameras)) for q in config.queries]
+
+
+class Service:
+    """Run the configured cameras and queries until stopped (or, for files, until they end)."""
+
+    def __init__(
+        self,
+        config: FeedwatchConfig,
+        *,
+        retry: bool,
+        on_alert: AlertCallback | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = retry
+        self.on_alert = on_alert
+        self._scorer = scorer
+        self.backend = scorer.name if scorer is not None else ""
+        self.backend_reason = "given by the caller" if scorer is not None else ""
+        self.readers: dict[str, CameraReader] = {}
+        self.buffers: dict[str, FrameBuffer] = {}
+        self.scheduler: Scheduler | None = None
+        self.memory: MomentMemory | None = None
+        self._mqtt: MqttAlertSink | None = None
+        self._outbox: asyncio.Queue[Alert | None] = asyncio.Queue(maxsize=1024)
+        self._stop = asyncio.Event()
+        self._alerts = 0
+        self._moments = 0
+        self._alerts_by_camera: dict[str, int] = {}
+
+    def stop(self) -> None:
+        """Ask the service to shut down (safe from a signal handler on the loop)."""
+        self._stop.set()
+
+    def _make_scorer(self) -> Scorer:
+        if self._scorer is not None:
+            return self._scorer
+        backend, reason = resolve_backend(self.config.scorer)
+        self.backend, self.backend_reason = backend, reason
+        if backend == "activity" and self.config.scorer.backend == "auto":
+            log.warning(
+                "NO MODEL: %s, so feedwatch uses the model-free ACTIVITY scorer. It ignores the query "
+                "text: an alert means 'something changed in view', not that the question matched. Every "
+                "alert says backend=activity, semantic=false. Install 'feedwatch[models]' and model "
+                "weights for semantic alerts (see the README, 'Backends and their weights').",
+                reason,
+            )
+        else:
+            log.info("scorer backend: %s (%s)", backend, reason)
+        return create_scorer(self.config.scorer, backend)
+
+    async def run(self) -> ServiceReport:
+        """Run until stopped, or until every (non-looping file) camera has ended."""
+        t0 = time.monotonic()
+        cfg = self.config
+        scorer = await asyncio.to_thread(self._make_scorer)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self.memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
+                stack.callback(self.memory.close)
+                await asyncio.to_thread(self._prune)
+                if cfg.mqtt.enabled:
+                    publisher = await stack.enter_async_context(MqttPublisher(_mqtt_settings(cfg)))
+                    self._mqtt = MqttAlertSink(publisher)
+                for cam in cfg.cameras:
+                    self.readers[cam.id] = await stack.enter_async_context(self._reader(cam, scorer))
+                    self.buffers[cam.id] = FrameBuffer(
+                        cam.id,
+                        max_seconds=cfg.buffer.seconds,
+                        max_bytes=int(cfg.buffer.max_mb * 2**20),
+                        policy=self.readers[cam.id].policy,
+                    )
+                if self._mqtt is not None:
+                    for query in _queries(cfg):
+                        for cam in cfg.cameras:
+                            if query.applies_to(cam.id):
+                                self._mqtt.query_state(cam.id, query.id, False)
+                self.scheduler = Scheduler(
+                    scorer,
+                    self.buffers,
+                    _queries(cfg),
+                    cfg.alerts,
+                    self._outbox.put,
+                    window=cfg.scorer.window,
+                    stride=cfg.scorer.stride,
+                )
+                try:
+                    await self._run_stages(self.scheduler)
+                except BaseExceptionGroup as group:
+                    # Surface the first error of our own (a camera that cannot be opened, say) as itself.
+                    first = _first_own_error(group)
+                    if first is None:
+                        raise
+                    raise first from None
+        finally:
+            await asyncio.to_thread(scorer.close)
+        return self._report(time.monotonic() - t0)
+
+    def _reader(self, cam: CameraConfig, scorer: Scorer) -> CameraReader:
+        options = SourceOptions(
+            sample_fps=cam.fps,
+            keyframes_only=cam.keyframes_only,
+            analysis_size=scorer.input_size,
+            realtime=cam.realtime,
+            loop=cam.loop,
+            rtsp_transport=cam.rtsp_transport,
+        )
+        policy = OverflowPolicy.DROP_OLDEST if cam.realtime else None
+        return CameraReader(cam.id, cam.url, options, retry=self.retry, policy=policy, on_status=self._on_status)
+
+    def _on_status(self, camera: str, status: CameraStatus) -> None:
+        if self._mqtt is not None:
+            reader = self.readers.get(camera)
+            self._mqtt.camera_status(camera, status, reader.url if reader else None)
+
+    async def _run_stages(self, scheduler: Scheduler) -> None:
+        async with asyncio.TaskGroup() as tg:
+            ingest = [tg.create_task(self._ingest(cam, scheduler), name=f"ingest-{cam}") for cam in self.readers]
+            tg.create_task(self._output(), name="output")
+            sched = tg.create_task(self._schedule(scheduler), name="scheduler")
+            if self.retry:
+                tg.create_task(self._prune_periodically(sched), name="retention")
+            stopper = tg.create_task(self._stop.wait(), name="stop-watch")
+            await asyncio.wait([sched, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if stopper.done():
+                log.info("stopping: ending open alerts and draining")
+                scheduler.stop()
+                for buf in self.buffers.values():
+                    await buf.close()  # unblock ingest waiting on a full buffer
+                for reader in self.readers.values():
+                    await reader.close()
+            else:
+                stopper.cancel()
+            await asyncio.gather(*ingest)
+
+    async def _ingest(self, camera: str, scheduler: Scheduler) -> None:
+        reader, buf = self.readers[camera], self.buffers[camera]
+        try:
+            async for frame in reader.frames():
+                await buf.put(frame)
+                scheduler.notify()
+        finally:
+            await buf.close()
+            scheduler.notify()
+
+    async def _schedule(self, scheduler: Scheduler) -> None:
+        try:
+            await scheduler.run()
+        finally:
+            await self._outbox.put(None)
+
+    async def _output(self) -> None:
+        while (alert := await self._outbox.get()) is not None:
+            alert = await asyncio.to_thread(self._remember, alert)
+            self._alerts += alert.kind is AlertKind.NEW
+            if alert.kind is AlertKind.NEW:
+                self._alerts_by_camera[alert.camera] = self._alerts_by_camera.get(alert.camera, 0) + 1
+            if self._mqtt is not None:
+                await self._mqtt(alert)
+            if self.on_alert is not None:
+                await self.on_alert(alert)
+
+    def _remember(self, alert: Alert) -> Alert:
+        memory = self.memory
+        assert memory is not None
+        path = None
+        if alert.snapshot is not None:
+            path = memory.save_snapshot(alert.id, alert.snapshot)
+        alert = with_snapshot_path(alert, path)
+        if alert.kind is AlertKind.END:
+            memory.add(
+                Moment(
+                    id=alert.id,
+                    camera=alert.camera,
+                    start_wall=alert.start_wall,
+                    end_wall=alert.end_wall,
+                    start_pts=alert.start_pts,
+                    end_pts=alert.end_pts,
+                    backend=alert.backend,
+                    semantic=alert.semantic,
+                    peak=alert.peak_score,
+                    queries={alert.query_id: alert.peak_score},
+                    query_texts={alert.query_id: alert.query_text},
+                    thumbnail=path,
+                )
+            )
+            self._moments += 1
+        return alert
+
+    def _prune(self) -> None:
+        assert self.memory is not None
+        self.memory.prune(
+            max_age_s=self.config.memory.retention_days * 86400,
+            max_bytes=int(self.config.memory.max_mb * 2**20),
+        )
+
+    async def _prune_periodically(self, until: asyncio.Task[None]) -> None:
+        while not until.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(until), _PRUNE_EVERY_S)
+            if not until.done():
+                await asyncio.to_thread(self._prune)
+
+    def _report(self, wall_s: float) -> ServiceReport:
+        report = ServiceReport(self.backend, self.backend_reason, wall_s, alerts=self._alerts, moments=self._moments)
+        for cam, reader in self.readers.items():
+            counters = self.scheduler.counters.get(cam) if self.scheduler else None
+            counters = counters or CameraCounters()
+            report.cameras.append(
+                CameraReport(
+                    camera=cam,
+                    status=reader.status.value,
+                    decoded=reader.stats.decoded,
+                    sampled=reader.stats.sampled,
+                    dropped=reader.stats.dropped + self.buffers[cam].stats.dropped_unscored,
+                    reconnects=reader.stats.reconnects,
+                    scored=counters.scored,
+                    skipped=counters.skipped,
+                    alerts=self._alerts_by_camera.get(cam, 0),
+                )
+            )
+        return report
+
+
+def _first_own_error(group: BaseExceptionGroup[BaseException]) -> FeedwatchError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, FeedwatchError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_own_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+def _mqtt_settings(cfg: FeedwatchConfig) -> MqttSettings:
+    m = cfg.mqtt
+    return MqttSettings(
+        host=m.host,
+        port=m.port,
+        prefix=m.prefix,
+        client_id=m.client_id,
+        username=m.username,
+        password=m.password,
+        qos=m.qos,
+        tls_ca=str(m.tls_ca) if m.tls_ca else None,
+        tls_cert=str(m.tls_cert) if m.tls_cert else None,
+        tls_key=str(m.tls_key) if m.tls_key else None,
+    )

@@ -1,0 +1,39 @@
+"""Pixels and transport: sources, sampling, the rolling buffer, and the MQTT plumbing."""
+
+from .buffer import BufferStats, FrameBuffer
+from .errors import ConfigError, FeedwatchError, MemoryStoreError, ModelError, PublishError, SourceError
+from .frames import Frame, Window, encode_jpeg
+from .mqtt import MqttPublisher, MqttSettings, OutgoingMessage
+from .reader import Backoff, CameraReader, CameraStatus, OverflowPolicy, ReaderStats
+from .redact import redact_text, redact_url
+from .sampling import RateSampler
+from .source import FrameDecoder, SourceOptions, is_file_source, open_container
+
+__all__ = [
+    "Backoff",
+    "BufferStats",
+    "CameraReader",
+    "CameraStatus",
+    "ConfigError",
+    "FeedwatchError",
+    "Frame",
+    "FrameBuffer",
+    "FrameDecoder",
+    "MemoryStoreError",
+    "ModelError",
+    "MqttPublisher",
+    "MqttSettings",
+    "OutgoingMessage",
+    "OverflowPolicy",
+    "PublishError",
+    "RateSampler",
+    "ReaderStats",
+    "SourceError",
+    "SourceOptions",
+    "Window",
+    "encode_jpeg",
+    "is_file_source",
+    "open_container",
+    "redact_text",
+    "redact_url",
+]

@@ -1,0 +1,41 @@
+"""The project's error hierarchy.
+
+One root, :class:`FeedwatchError`, then one class per kind of failure. Each also subclasses the
+builtin it resembles, so callers that only know Python's own exceptions still catch them.
+Messages say what failed, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FeedwatchError",
+    "MemoryStoreError",
+    "ModelError",
+    "PublishError",
+    "SourceError",
+]
+
+
+class FeedwatchError(Exception):
+    """Root of every error feedwatch raises on purpose."""
+
+
+class ConfigError(FeedwatchError, ValueError):
+    """A configuration file or option is invalid."""
+
+
+class SourceError(FeedwatchError, OSError):
+    """A video source could not be opened or read. The message names the redacted source."""
+
+
+class ModelError(FeedwatchError, RuntimeError):
+    """A model backend could not be loaded or failed to run."""
+
+
+class MemoryStoreError(FeedwatchError, OSError):
+    """The moment memory could not be opened, read or written."""
+
+
+class PublishError(FeedwatchError, ConnectionError):
+    """An event could not be published (broker unreachable, refused, ...)."""
