@@ -18,7 +18,13 @@ from typing import Any
 from streamer import ConfigError, FeedwatchError, is_file_source, redact_url
 
 from .alerts import Alert, AlertKind
-from .config import FeedwatchConfig, default_memory_dir, format_validation_error, read_config_file, validate_config
+from .config import (
+    FeedwatchConfig,
+    default_memory_dir,
+    format_validation_error,
+    read_config_file,
+    validate_config,
+)
 from .memory import MomentMemory
 from .qa import answer_question
 from .service import Service, ServiceReport
@@ -56,16 +62,22 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="watch one file or URL for some queries and print alerts (no config needed)")
     p.add_argument("source", help="video file path or stream URL (rtsp://, http(s)://, ...)")
-    p.add_argument("--query", "-q", action="append", required=True, metavar="TEXT", help="a standing question (repeatable)")
+    p.add_argument(
+        "--query",
+        "-q",
+        action="append",
+        required=True,
+        metavar="TEXT",
+        help="a standing question (repeatable)",
+    )
     p.add_argument("--threshold", type=float, default=3.0, help="relevance 1-5 at which an alert opens (default 3)")
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
-    p.add_argument(
-        "--scorer", choices=["auto", "activity", "embedding", "gens"], help="scorer backend (default: auto)"
-    )
+    p.add_argument("--scorer", choices=["auto", "activity", "embedding", "gens"], help="scorer backend (default: auto)")
     p.add_argument("--config", "-c", type=Path, help="take scorer, alert, buffer and MQTT settings from this config")
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish alerts to this MQTT broker")
     p.add_argument("--realtime", action="store_true", help="pace a file at its own speed, like a live camera")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a stream to open or send data")
     p.add_argument("--json", action="store_true", help="print alerts as JSON lines (new, update and end events)")
 
     p = sub.add_parser("ask", help="ask a question about remembered footage")
@@ -112,7 +124,8 @@ class _AlertPrinter:
         if alert.kind is AlertKind.UPDATE and not self.verbose:
             return
         span = (
-            f"{_fmt_time(alert.start_pts)}" if alert.kind is AlertKind.NEW
+            f"{_fmt_time(alert.start_pts)}"
+            if alert.kind is AlertKind.NEW
             else f"{_fmt_time(alert.start_pts)}-{_fmt_time(alert.end_pts)}"
         )
         score = "score" if alert.kind is AlertKind.NEW else "peak"
@@ -160,7 +173,16 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             qid, n = f"{_slug(text, 'query')}-{n}", n + 1
         seen.add(qid)
         queries.append({"id": qid, "text": text, "threshold": args.threshold})
-    base["cameras"] = [{"id": camera_id, "url": args.source, "fps": args.fps, "realtime": args.realtime}]
+    base["cameras"] = [
+        {
+            "id": camera_id,
+            "url": args.source,
+            "fps": args.fps,
+            "realtime": args.realtime,
+            "open_timeout_s": args.timeout,
+            "read_timeout_s": args.timeout,
+        }
+    ]
     base["queries"] = queries
     if args.scorer:
         base.setdefault("scorer", {})["backend"] = args.scorer

@@ -37,9 +37,7 @@ __all__ = [
 ]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-Identifier = Annotated[
-    str, Field(pattern=_ID, description="Letters, digits, '-' and '_', at most 64 characters.")
-]
+Identifier = Annotated[str, Field(pattern=_ID, description="Letters, digits, '-' and '_', at most 64 characters.")]
 Score = Annotated[float, Field(ge=1.0, le=5.0)]
 
 
@@ -64,13 +62,18 @@ class CameraConfig(_Strict):
     )
     fps: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second of stream time.")
     keyframes_only: bool = Field(
-        default=False, description="Decode key frames only: much cheaper, sampling is then at most the GOP rate."
+        default=False,
+        description="Decode key frames only: much cheaper, sampling is then at most the GOP rate.",
     )
     rtsp_transport: Literal["tcp", "udp"] | None = Field(
         default=None, description="RTSP transport; FFmpeg's default (UDP, then TCP) when unset."
     )
     realtime: bool = Field(default=False, description="Pace a file at its own speed, as if it were a live camera.")
     loop: bool = Field(default=False, description="Replay a file from the start when it ends.")
+    open_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for a stream to open.")
+    read_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds without data before a stream counts as lost."
+    )
 
 
 class QueryConfig(_Strict):
@@ -149,11 +152,12 @@ class AlertSettings(_Strict):
     """How per-frame scores become alerts."""
 
     hysteresis: float = Field(
-        default=1.0, ge=0, le=4, description="An open alert stays open while the score is >= threshold - hysteresis."
+        default=1.0,
+        ge=0,
+        le=4,
+        description="An open alert stays open while the score is >= threshold - hysteresis.",
     )
-    end_after_s: float = Field(
-        default=2.0, ge=0, description="Seconds below the stay-open level before an alert ends."
-    )
+    end_after_s: float = Field(default=2.0, ge=0, description="Seconds below the stay-open level before an alert ends.")
     cooldown_s: float = Field(default=1.0, ge=0, description="Seconds after an alert ends before the next may open.")
     update_interval_s: float = Field(default=5.0, gt=0, description="At most one 'update' event per this interval.")
 
@@ -187,6 +191,11 @@ class MqttConfig(_Strict):
     tls_ca: Path | None = Field(default=None, description="CA bundle; enables TLS.")
     tls_cert: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
     tls_key: Path | None = Field(default=None, description="Client key for mutual TLS.")
+
+    @field_validator("username", "password", "client_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class QAConfig(_Strict):

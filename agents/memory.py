@@ -6,7 +6,6 @@ crash. Search by filters (camera, time range, query, minimum score) uses indexes
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -223,7 +222,8 @@ class MomentMemory:
         newest_first: bool = True,
     ) -> list[Moment]:
         """Moments matching every filter given (times are Unix seconds, overlapping the range)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if camera is not None:
             where.append("m.camera = ?")
             args.append(camera)

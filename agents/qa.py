@@ -16,8 +16,50 @@ from .memory import Moment, MomentMemory
 __all__ = ["Answer", "Citation", "answer_question"]
 
 _STOP = frozenset(
-    "a an the is are was were be been did do does when where what who which how why at on in of to for "
-    "and or with by from it its this that there their they he she any ever last".split()
+    {
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "did",
+        "do",
+        "does",
+        "when",
+        "where",
+        "what",
+        "who",
+        "which",
+        "how",
+        "why",
+        "at",
+        "on",
+        "in",
+        "of",
+        "to",
+        "for",
+        "and",
+        "or",
+        "with",
+        "by",
+        "from",
+        "it",
+        "its",
+        "this",
+        "that",
+        "there",
+        "their",
+        "they",
+        "he",
+        "she",
+        "any",
+        "ever",
+        "last",
+    }
 )
 
 

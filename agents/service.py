@@ -23,6 +23,7 @@ from streamer import (
     MqttSettings,
     OverflowPolicy,
     SourceOptions,
+    probe,
 )
 
 from .alerts import Alert, AlertKind, with_snapshot_path
@@ -124,6 +125,10 @@ class Service:
         """Run until stopped, or until every (non-looping file) camera has ended."""
         t0 = time.monotonic()
         cfg = self.config
+        if not self.retry:
+            # Fail fast, before loading any model, on a source that does not open.
+            for cam in cfg.cameras:
+                await asyncio.to_thread(probe, cam.url, _source_options(cam, 224))
         scorer = await asyncio.to_thread(self._make_scorer)
         try:
             async with contextlib.AsyncExitStack() as stack:
@@ -142,6 +147,8 @@ class Service:
                         policy=self.readers[cam.id].policy,
                     )
                 if self._mqtt is not None:
+                    for cam in cfg.cameras:
+                        self._on_status(cam.id, CameraStatus.CONNECTING)
                     for query in _queries(cfg):
                         for cam in cfg.cameras:
                             if query.applies_to(cam.id):
@@ -168,14 +175,7 @@ class Service:
         return self._report(time.monotonic() - t0)
 
     def _reader(self, cam: CameraConfig, scorer: Scorer) -> CameraReader:
-        options = SourceOptions(
-            sample_fps=cam.fps,
-            keyframes_only=cam.keyframes_only,
-            analysis_size=scorer.input_size,
-            realtime=cam.realtime,
-            loop=cam.loop,
-            rtsp_transport=cam.rtsp_transport,
-        )
+        options = _source_options(cam, scorer.input_size)
         policy = OverflowPolicy.DROP_OLDEST if cam.realtime else None
         return CameraReader(cam.id, cam.url, options, retry=self.retry, policy=policy, on_status=self._on_status)
 
@@ -198,8 +198,9 @@ class Service:
                 scheduler.stop()
                 for buf in self.buffers.values():
                     await buf.close()  # unblock ingest waiting on a full buffer
-                for reader in self.readers.values():
+                for camera, reader in self.readers.items():
                     await reader.close()
+                    self._on_status(camera, CameraStatus.OFFLINE)
             else:
                 stopper.cancel()
             await asyncio.gather(*ingest)
@@ -291,6 +292,19 @@ class Service:
                 )
             )
         return report
+
+
+def _source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
+    return SourceOptions(
+        sample_fps=cam.fps,
+        keyframes_only=cam.keyframes_only,
+        analysis_size=analysis_size,
+        realtime=cam.realtime,
+        loop=cam.loop,
+        rtsp_transport=cam.rtsp_transport,
+        open_timeout_s=cam.open_timeout_s,
+        read_timeout_s=cam.read_timeout_s,
+    )
 
 
 def _first_own_error(group: BaseExceptionGroup[BaseException]) -> FeedwatchError | None:

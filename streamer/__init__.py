@@ -7,7 +7,7 @@ from .mqtt import MqttPublisher, MqttSettings, OutgoingMessage
 from .reader import Backoff, CameraReader, CameraStatus, OverflowPolicy, ReaderStats
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
-from .source import FrameDecoder, SourceOptions, is_file_source, open_container
+from .source import FrameDecoder, SourceOptions, is_file_source, open_container, probe
 
 __all__ = [
     "Backoff",
@@ -34,6 +34,7 @@ __all__ = [
     "encode_jpeg",
     "is_file_source",
     "open_container",
+    "probe",
     "redact_text",
     "redact_url",
 ]

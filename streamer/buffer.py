@@ -31,9 +31,7 @@ class FrameBuffer:
     not consumed yet, so nothing is lost; under ``DROP_OLDEST`` (live feeds) it evicts and counts.
     """
 
-    def __init__(
-        self, camera: str, *, max_seconds: float, max_bytes: int, policy: OverflowPolicy
-    ) -> None:
+    def __init__(self, camera: str, *, max_seconds: float, max_bytes: int, policy: OverflowPolicy) -> None:
         if max_seconds <= 0 or max_bytes <= 0:
             raise ValueError("buffer bounds must be positive")
         self.camera = camera
@@ -68,10 +66,7 @@ class FrameBuffer:
     def _over(self, incoming: Frame) -> bool:
         if not self._frames:
             return False
-        return (
-            self._bytes + incoming.nbytes > self.max_bytes
-            or incoming.pts - self._frames[0].pts > self.max_seconds
-        )
+        return self._bytes + incoming.nbytes > self.max_bytes or incoming.pts - self._frames[0].pts > self.max_seconds
 
     async def put(self, frame: Frame) -> None:
         """Append a frame, evicting the oldest as the bounds and the policy allow."""

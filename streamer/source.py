@@ -25,7 +25,7 @@ from .frames import Frame, encode_jpeg
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
 
-__all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "open_container"]
+__all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "open_container", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def open_container(url: str, options: SourceOptions) -> Any:
     ffmpeg_options: dict[str, str] = {}
     if options.rtsp_transport and urlsplit(url).scheme.lower() in ("rtsp", "rtsps"):
         ffmpeg_options["rtsp_transport"] = options.rtsp_transport
+    started = time.monotonic()
     try:
         return av.open(
             url,
@@ -81,6 +82,11 @@ def open_container(url: str, options: SourceOptions) -> Any:
     except av.error.HTTPNotFoundError as exc:
         raise SourceError(f"cannot open {shown}: not found on the server (404)") from exc
     except av.error.InvalidDataError as exc:
+        if not is_file_source(url):
+            # FFmpeg's network demuxers report a silent server as invalid data once they give up.
+            if time.monotonic() - started >= 0.9 * options.open_timeout_s:
+                raise SourceError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
+            raise SourceError(f"cannot open {shown}: the server did not send a stream FFmpeg can read") from exc
         raise SourceError(f"cannot open {shown}: not a video FFmpeg can read (invalid data)") from exc
     except av.error.ConnectionRefusedError as exc:
         raise SourceError(f"cannot open {shown}: connection refused (is the camera or server up?)") from exc
@@ -88,6 +94,16 @@ def open_container(url: str, options: SourceOptions) -> Any:
         raise SourceError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise SourceError(f"cannot open {shown}: {redact_text(str(exc))}") from exc
+
+
+def probe(url: str, options: SourceOptions) -> None:
+    """Open ``url`` and check it has a video track; raise :class:`SourceError` otherwise."""
+    container = open_container(url, options)
+    try:
+        if not container.streams.video:
+            raise SourceError(f"cannot read {redact_url(url)}: it has no video track")
+    finally:
+        container.close()
 
 
 def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -165,9 +181,11 @@ class FrameDecoder:
                     image = vf.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
                     snapshot = None
                     if opts.snapshot_size > 0 and snap_size is not None:
-                        big = image if snap_size == size else vf.reformat(
-                            width=snap_size[0], height=snap_size[1], format="rgb24"
-                        ).to_ndarray()
+                        big = (
+                            image
+                            if snap_size == size
+                            else vf.reformat(width=snap_size[0], height=snap_size[1], format="rgb24").to_ndarray()
+                        )
                         snapshot = encode_jpeg(big)
                     if is_file:
                         wall = opened_wall + t

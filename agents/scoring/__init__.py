@@ -3,4 +3,13 @@
 from .base import MAX_SCORE, MIN_SCORE, Query, Scorer, WindowScores
 from .registry import BACKENDS, create_scorer, resolve_backend
 
-__all__ = ["BACKENDS", "MAX_SCORE", "MIN_SCORE", "Query", "Scorer", "WindowScores", "create_scorer", "resolve_backend"]
+__all__ = [
+    "BACKENDS",
+    "MAX_SCORE",
+    "MIN_SCORE",
+    "Query",
+    "Scorer",
+    "WindowScores",
+    "create_scorer",
+    "resolve_backend",
+]

@@ -104,4 +104,5 @@ def _log_luma(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     gray = image[:h2, :w2].astype(np.float32) @ _LUMA
     if k > 1:
         gray = gray.reshape(h2 // k, k, w2 // k, k).mean(axis=(1, 3))
-    return np.log(gray + 16.0).astype(np.float32)
+    out: NDArray[np.float32] = np.log(gray + 16.0).astype(np.float32)
+    return out

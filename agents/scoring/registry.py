@@ -48,9 +48,7 @@ def resolve_backend(config: ScorerConfig) -> tuple[str, str]:
                     + ".model to a local folder), or use backend 'auto' or 'activity'."
                 )
             if not _models_installed():
-                raise ModelError(
-                    f"scorer backend {backend!r} needs the model stack: pip install 'feedwatch[models]'"
-                )
+                raise ModelError(f"scorer backend {backend!r} needs the model stack: pip install 'feedwatch[models]'")
         return backend, "named in the configuration"
     models = _models_installed()
     if models and find_weights(config.gens.model) is not None:

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamer import CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
+from tests.helpers import PERSON_CLIP, SHORT_CLIP
+
+
+def _decode(url: str, **kw: object) -> list[float]:
+    decoder = FrameDecoder("cam", url, SourceOptions(**kw))  # type: ignore[arg-type]
+    return [f.pts for f in decoder.frames(threading.Event())]
+
+
+def test_file_sampled_at_one_fps_with_stream_times(media: Path) -> None:
+    decoder = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0, analysis_size=224))
+    frames = list(decoder.frames(threading.Event()))
+    assert 139 <= len(frames) <= 140  # 139.4 s at 1 fps
+    assert decoder.decoded >= 1390  # every frame was decoded (10 fps), one in ten kept
+    pts = [f.pts for f in frames]
+    assert pts == sorted(pts)
+    assert all(0.9 < b - a < 1.1 for a, b in itertools.pairwise(pts))
+    first = frames[0]
+    assert max(first.image.shape[:2]) == 224  # downscaled once, at decode time
+    assert first.image.dtype.name == "uint8"
+    assert first.snapshot is not None and first.snapshot[:2] == b"\xff\xd8"  # a JPEG
+    assert frames[10].wall - frames[0].wall == pytest.approx(frames[10].pts - frames[0].pts)
+
+
+def test_keyframes_only_decodes_far_fewer_frames(media: Path) -> None:
+    full = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=0))
+    n_full = sum(1 for _ in full.frames(threading.Event()))
+    keys = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=0, keyframes_only=True))
+    got = list(keys.frames(threading.Event()))
+    assert 0 < len(got) < n_full / 5
+    assert all(f.keyframe for f in got)
+
+
+def test_stop_flag_ends_decoding_promptly(media: Path) -> None:
+    stop = threading.Event()
+    decoder = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=0))
+    seen = 0
+    for _ in decoder.frames(stop):
+        seen += 1
+        if seen == 5:
+            stop.set()
+    assert seen == 5
+
+
+def test_realtime_pacing_follows_stream_time(media: Path) -> None:
+    t0 = time.monotonic()
+    pts = _decode(str(SHORT_CLIP), sample_fps=2.0, realtime=True)
+    elapsed = time.monotonic() - t0
+    assert pts[-1] >= 2.4
+    assert elapsed >= pts[-1] - 0.05
+
+
+@pytest.fixture
+def audio_only(tmp_path: Path) -> Path:
+    out = tmp_path / "tone.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=1", str(out)], check=True
+    )
+    return out
+
+
+def test_bad_inputs_give_one_clear_error(tmp_path: Path, audio_only: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    cases = {
+        str(tmp_path / "missing.mp4"): "no such file",
+        str(text): "not a video",
+        str(audio_only): "no video track",
+        str(tmp_path): "directory",
+        "rtsp://admin:hunter2@127.0.0.1:9/stream": "connection refused",
+    }
+    for url, words in cases.items():
+        with pytest.raises(SourceError, match=words) as info:
+            probe(url, SourceOptions(open_timeout_s=2))
+        assert "hunter2" not in str(info.value)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP server that accepts connections and never says a word."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    conns: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conns.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(srv.getsockname()[1])
+    stop.set()
+    thread.join()
+    for c in conns:
+        c.close()
+    srv.close()
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_url_that_never_answers_times_out(silent_server: int, scheme: str) -> None:
+    url = f"{scheme}://viewer:hunter2@127.0.0.1:{silent_server}/live"
+    t0 = time.monotonic()
+    with pytest.raises(SourceError, match=r"no answer within 1\.5 s") as info:
+        probe(url, SourceOptions(open_timeout_s=1.5, read_timeout_s=1.5))
+    assert time.monotonic() - t0 < 10
+    assert "hunter2" not in str(info.value)
+
+
+def test_truncated_and_corrupt_files_decode_what_they_can(media: Path, tmp_path: Path) -> None:
+    data = SHORT_CLIP.read_bytes()
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(data[: len(data) // 2])
+    full = _decode(str(SHORT_CLIP), sample_fps=0)
+    part = _decode(str(truncated), sample_fps=0)
+    assert 0 < len(part) < len(full)
+
+    corrupt = tmp_path / "corrupt.mkv"
+    damaged = bytearray(data)
+    for i in range(len(data) // 3, len(data) // 3 + 4000, 7):
+        damaged[i] ^= 0x5A
+    corrupt.write_bytes(bytes(damaged))
+    frames = _decode(str(corrupt), sample_fps=0)
+    assert len(frames) > len(full) // 2  # damage costs some frames, not the file
+
+
+async def test_reader_fails_fast_without_retry(tmp_path: Path) -> None:
+    async with CameraReader("cam", str(tmp_path / "nope.mp4"), SourceOptions(), retry=False) as reader:
+        with pytest.raises(SourceError, match="no such file"):
+            async for _ in reader.frames():
+                pass
+        assert reader.status is CameraStatus.OFFLINE
+
+
+async def test_reader_retries_until_the_file_appears(tmp_path: Path, media: Path) -> None:
+    target = tmp_path / "late.mkv"
+    statuses: list[CameraStatus] = []
+    async with CameraReader(
+        "cam",
+        str(target),
+        SourceOptions(sample_fps=1.0),
+        retry=True,
+        on_status=lambda c, s: statuses.append(s),
+    ) as reader:
+        await asyncio.sleep(1.0)
+        assert reader.status is CameraStatus.OFFLINE
+        assert reader.stats.reconnects >= 1
+        shutil.copy(SHORT_CLIP, target)
+        got = [f.pts async for f in reader.frames()]
+    assert len(got) == 3
+    assert CameraStatus.LIVE in statuses and statuses[-1] is CameraStatus.ENDED
+
+
+async def test_looping_file_keeps_times_monotonic(media: Path) -> None:
+    async with CameraReader("cam", str(SHORT_CLIP), SourceOptions(sample_fps=2.0, loop=True), retry=True) as reader:
+        pts: list[float] = []
+        async for frame in reader.frames():
+            pts.append(frame.pts)
+            if len(pts) == 15:
+                break
+    assert all(b > a for a, b in itertools.pairwise(pts))
+    assert pts[-1] > 6.0  # three loops of a 3 s clip
