@@ -1,0 +1,73 @@
+"""Real RTSP servers for the tests: rtsp-server-perl (UDP) fed by an ffmpeg publisher."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.helpers import free_port, wait_port
+
+
+@dataclass
+class PerlRtspServer:
+    """rtsp-server-perl: ffmpeg pushes to ``source_port``; clients read ``url`` (UDP transport)."""
+
+    clip: Path
+    client_port: int = field(default_factory=free_port)
+    source_port: int = field(default_factory=free_port)
+    path: str = "cam"
+    server: subprocess.Popen[bytes] | None = None
+    publisher: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.client_port}/{self.path}"
+
+    def start(self) -> None:
+        exe = shutil.which("rtsp-server-perl")
+        if exe is None:
+            raise RuntimeError("rtsp-server-perl is not installed (Debian package rtsp-server-perl)")
+        self.server = subprocess.Popen(
+            [exe, "-c", str(self.client_port), "-s", str(self.source_port), "-l", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.client_port)
+        wait_port(self.source_port)
+        self.start_publisher()
+
+    def start_publisher(self) -> None:
+        self.publisher = subprocess.Popen(
+            ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-c", "copy",
+             "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/{self.path}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(0.5)
+
+    def kill_publisher(self) -> None:
+        """Stop the publisher mid-stream with SIGTERM.
+
+        rtsp-server-perl frees a mount only on the publisher's TEARDOWN; after a SIGKILL the mount would
+        stay forever and refuse the restarted publisher (403), which no real camera does.
+        """
+        if self.publisher is not None:
+            self.publisher.terminate()
+            try:
+                self.publisher.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.publisher.kill()
+                self.publisher.wait(timeout=10)
+            self.publisher = None
+
+    def stop(self) -> None:
+        self.kill_publisher()
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+            self.server = None

@@ -1,0 +1,82 @@
+"""Live RTSP against a real server: reconnects, status, monotonic times."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamer import Backoff, CameraReader, CameraStatus, SourceOptions
+from tests.helpers import PERSON_CLIP
+from tests.streamer.rtsp import PerlRtspServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def rtsp(media: Path) -> Iterator[PerlRtspServer]:
+    server = PerlRtspServer(PERSON_CLIP)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_reader_survives_the_publisher_dying_and_coming_back(rtsp: PerlRtspServer) -> None:
+    statuses: list[tuple[float, CameraStatus]] = []
+    options = SourceOptions(sample_fps=2.0, open_timeout_s=3.0, read_timeout_s=2.0, analysis_size=160)
+    reader = CameraReader(
+        "porch", rtsp.url, options, retry=True, stall_s=1.0, backoff=Backoff(base_s=0.2, cap_s=1.0),
+        on_status=lambda cam, s: statuses.append((time.monotonic(), s)),
+    )  # fmt: skip
+    pts: list[float] = []
+    walls: list[float] = []
+    async with reader:
+        frames = reader.frames()
+
+        async def take(n: int) -> None:
+            for _ in range(n):
+                frame = await anext(frames)
+                pts.append(frame.pts)
+                walls.append(frame.wall)
+
+        await asyncio.wait_for(take(4), 20)
+        assert reader.status is CameraStatus.LIVE
+        killed_at = time.monotonic()
+        rtsp.kill_publisher()
+        # Without frames the camera is declared stalled, then the read timeout makes it offline.
+        deadline = time.monotonic() + 15
+        while reader.status is not CameraStatus.OFFLINE and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert reader.status is CameraStatus.OFFLINE
+        rtsp.start_publisher()
+        before = len(pts)
+        await asyncio.wait_for(take(6), 30)
+        assert reader.status is CameraStatus.LIVE
+    seen = [s for t, s in statuses if t > killed_at]
+    assert CameraStatus.STALLED in seen and CameraStatus.OFFLINE in seen and seen[-1] is CameraStatus.LIVE
+    assert seen.index(CameraStatus.STALLED) < seen.index(CameraStatus.OFFLINE)
+    assert reader.stats.reconnects >= 1
+    assert all(b > a for a, b in itertools.pairwise(pts)), pts
+    assert all(b >= a for a, b in itertools.pairwise(walls))
+    assert pts[before] > pts[before - 1]
+
+
+async def test_one_failing_camera_does_not_disturb_another(rtsp: PerlRtspServer, tmp_path: Path) -> None:
+    options = SourceOptions(sample_fps=2.0, open_timeout_s=2.0, read_timeout_s=2.0, analysis_size=160)
+    good = CameraReader("good", rtsp.url, options, retry=True)
+    bad = CameraReader(
+        "bad", "rtsp://user:hunter2@127.0.0.1:9/none", options, retry=True, backoff=Backoff(base_s=0.1, cap_s=0.3)
+    )
+    async with good, bad:
+        frames = good.frames()
+        got = [await asyncio.wait_for(anext(frames), 20) for _ in range(6)]
+        assert bad.status is CameraStatus.OFFLINE
+        assert bad.stats.reconnects >= 2
+        assert bad.last_error is not None and "hunter2" not in bad.last_error
+    assert [f.camera for f in got] == ["good"] * 6
