@@ -88,6 +88,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a config file and print every error with its key path")
     p.add_argument("config", type=Path, help="YAML config file")
+
+    p = sub.add_parser("bench", help="run a shipped benchmark (ingest, ...) and print its figures")
+    bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    b = bench.add_parser("ingest", help="the reader against the ffmpeg command line: decode speed and memory")
+    b.add_argument("--file", type=Path, help="clip to decode (default: a 1080p30 clip with a 2 s GOP made with ffmpeg)")
+    b.add_argument("--seconds", type=float, default=120.0, help="length of the generated clip (default 120)")
+    b.add_argument("--repeat", type=int, default=5, help="runs of each side, best kept (default 5)")
+    b.add_argument("--work", type=Path, help="folder for generated clips (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -238,7 +247,49 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _cmd_run, "watch": _cmd_watch, "ask": _cmd_ask, "validate": _cmd_validate}
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import ingest
+
+    if args.bench == "ingest":
+        if args.file is not None:
+            if not args.file.is_file():
+                raise FeedwatchError(f"bench ingest: {args.file} is not a file")
+            clip = args.file
+        else:
+            work = args.work or _cache_dir() / "bench"
+            work.mkdir(parents=True, exist_ok=True)
+            base = _sample_clip()
+            _progress(f"preparing a {args.seconds:g} s 1080p30 clip in {work}")
+            clip = ingest.prepare_clip(work, args.seconds, base)
+        report = ingest.run_ingest_bench(clip, repeat=args.repeat, progress=_progress)
+        print(json.dumps(report, indent=2) if args.json else ingest.format_report(report))
+    return 0
+
+
+def _cache_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedwatch"
+
+
+def _sample_clip() -> Path | None:
+    """Real footage to build benchmark clips from, when the shared sample clips are beside the checkout."""
+    here = Path(__file__).resolve().parents[2] / "shared" / "media" / "intel-sample-videos"
+    clip = here / "one-by-one-person-detection.mp4"
+    return clip if clip.is_file() else None
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "watch": _cmd_watch,
+    "ask": _cmd_ask,
+    "validate": _cmd_validate,
+    "bench": _cmd_bench,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

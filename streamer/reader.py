@@ -111,8 +111,8 @@ class CameraReader:
         self.stall_s = stall_s
         self.stats = ReaderStats()
         self.status = CameraStatus.CONNECTING
-        self.last_frame_mono: float | None = None
         self.last_error: str | None = None
+        self._decoder: FrameDecoder | None = None
         self._backoff = backoff or Backoff()
         self._on_status = on_status
         self._queue: asyncio.Queue[Frame | _End] = asyncio.Queue(maxsize=queue_size)
@@ -183,7 +183,7 @@ class CameraReader:
         try:
             while not self._stop.is_set():
                 self._set_status(CameraStatus.CONNECTING)
-                decoder = FrameDecoder(self.camera, self.url, self.options)
+                decoder = self._decoder = FrameDecoder(self.camera, self.url, self.options)
                 last_pts = offset
                 try:
                     for frame in decoder.frames(self._stop, seq_start=seq):
@@ -193,7 +193,6 @@ class CameraReader:
                         frame = _shift(frame, offset)
                         last_pts = frame.pts
                         seq = frame.seq + 1
-                        self.last_frame_mono = time.monotonic()
                         self.stats.sampled += 1
                         self._set_status(CameraStatus.LIVE)
                         if not self._emit(frame):
@@ -265,13 +264,35 @@ class CameraReader:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._put_drop_oldest, end)
 
+    def stall_limit(self) -> float:
+        """Seconds without a decoded frame before the camera counts as stalled.
+
+        At least ``stall_s``, and at least four of the stream's own frame intervals, so a camera
+        that sends one frame every ten seconds is not declared stalled between frames.
+        """
+        decoder = self._decoder
+        interval = decoder.frame_interval_s if decoder is not None and decoder.frame_interval_s else 0.0
+        return max(self.stall_s, 4.0 * interval)
+
     async def _watch_stalls(self) -> None:
-        """Mark the camera stalled when a live stream sends no frame for ``stall_s`` seconds."""
+        """Stalled after :meth:`stall_limit` without a frame; after twice that, drop the session and reconnect.
+
+        The second step catches a stream whose socket stays open and keeps sending packets that decode
+        to nothing (FFmpeg's read timeout only catches silence).
+        """
         while True:
             await asyncio.sleep(min(1.0, self.stall_s / 4))
-            last = self.last_frame_mono
-            if self.status is CameraStatus.LIVE and last is not None and time.monotonic() - last > self.stall_s:
+            decoder = self._decoder
+            last = decoder.last_frame_mono if decoder is not None else None
+            if last is None or self.status in (CameraStatus.OFFLINE, CameraStatus.ENDED):
+                continue
+            idle = time.monotonic() - last
+            limit = self.stall_limit()
+            if idle > limit and self.status is not CameraStatus.CONNECTING:
                 self._set_status(CameraStatus.STALLED)
+            if idle > 2 * limit and decoder is not None and not decoder.abort.is_set():
+                log.warning("camera %s: no frame for %.0f s; reconnecting", self.camera, idle)
+                decoder.abort.set()
 
 
 def _shift(frame: Frame, offset: float) -> Frame:

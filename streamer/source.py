@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import av
 import av.error
 import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
 
 from .errors import SourceError
 from .frames import Frame, encode_jpeg
@@ -39,14 +41,17 @@ class SourceOptions:
 
     sample_fps: float = 1.0
     keyframes_only: bool = False
-    analysis_size: int = 448
-    snapshot_size: int = 1280
+    analysis_size: int = 224
+    snapshot_size: int = 640
     realtime: bool = False
     loop: bool = False
     rtsp_transport: Literal["tcp", "udp"] | None = None
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
-    decoder_threads: int = 0
+    decoder_threads: int = 0  # 0: one per CPU core
+    # Skip decoding non-reference frames (B-frames, mostly) when sampling at most half the stream's
+    # rate: the sampler then picks the next reference frame, at most a frame or two later. None: auto.
+    skip_nonref: bool | None = None
 
 
 def is_file_source(url: str) -> bool:
@@ -106,6 +111,34 @@ def probe(url: str, options: SourceOptions) -> None:
         container.close()
 
 
+def _convert(
+    vf: Any, size: tuple[int, int], snap_size: tuple[int, int] | None
+) -> tuple[NDArray[np.uint8], bytes | None]:
+    """The analysis image and the snapshot JPEG of a decoded frame, with one swscale pass.
+
+    swscale's area averaging (the right filter for downscaling) produces the larger of the two; the
+    smaller is box-filtered from it, which costs a fraction of a second swscale pass from full size.
+    """
+    if snap_size is None:
+        image: NDArray[np.uint8] = vf.reformat(
+            width=size[0], height=size[1], format="rgb24", interpolation="AREA"
+        ).to_ndarray()
+        return image, None
+    big_size = max(size, snap_size, key=lambda wh: wh[0] * wh[1])
+    big: NDArray[np.uint8] = vf.reformat(
+        width=big_size[0], height=big_size[1], format="rgb24", interpolation="AREA"
+    ).to_ndarray()
+    small_size = snap_size if big_size == size else size
+    small = big if small_size == big_size else np.asarray(Image.fromarray(big).resize(small_size, Image.Resampling.BOX))
+    return (big, encode_jpeg(small)) if big_size == size else (small, encode_jpeg(big))
+
+
+def _skip_nonref(opts: SourceOptions, stream_fps: float | None) -> bool:
+    if opts.skip_nonref is not None:
+        return opts.skip_nonref
+    return opts.sample_fps > 0 and stream_fps is not None and opts.sample_fps * 2 <= stream_fps
+
+
 def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Size that fits ``max_side`` on the long side, keeping aspect, never upscaling, even numbers."""
     scale = min(1.0, max_side / max(width, height))
@@ -122,6 +155,12 @@ class FrameDecoder:
         self.decoded = 0
         self.bad_packets = 0
         self.duration_s: float | None = None
+        # For the stall watchdog: when a frame last came out of the decoder, and the stream's usual
+        # interval between frames (so a slow, low-fps camera is not declared dead).
+        self.last_frame_mono: float | None = None
+        self.frame_interval_s: float | None = None
+        # Set by the watchdog to abandon a session that delivers packets but no frames.
+        self.abort = threading.Event()
 
     def frames(self, stop: threading.Event, *, seq_start: int = 0) -> Iterator[Frame]:
         """Open the source and yield sampled frames until end of stream or ``stop`` is set.
@@ -142,8 +181,13 @@ class FrameDecoder:
             if opts.keyframes_only:
                 ctx.skip_frame = "NONKEY"
             ctx.thread_type = "AUTO"
-            if opts.decoder_threads:
-                ctx.thread_count = opts.decoder_threads
+            ctx.thread_count = opts.decoder_threads or os.cpu_count() or 1
+            rate = stream.average_rate or stream.guessed_rate
+            if not opts.keyframes_only and _skip_nonref(opts, float(rate) if rate else None):
+                ctx.skip_frame = "NONREF"
+            if rate:
+                self.frame_interval_s = float(1 / rate)
+            self.last_frame_mono = time.monotonic()  # the stall clock starts when the session opens
             sampler = RateSampler(opts.sample_fps)
             is_file = is_file_source(self.url)
             opened_wall = time.time()
@@ -153,9 +197,13 @@ class FrameDecoder:
             size: tuple[int, int] | None = None
             snap_size: tuple[int, int] | None = None
             bad_run = 0
+            prev_t: float | None = None
+            time_base = float(stream.time_base) if stream.time_base else None
             for packet in container.demux(stream):
                 if stop.is_set():
                     return
+                if self.abort.is_set():
+                    raise SourceError(f"lost {shown}: no frame decoded for too long (stalled)")
                 try:
                     decoded = packet.decode()
                     bad_run = 0
@@ -167,9 +215,17 @@ class FrameDecoder:
                     continue
                 for vf in decoded:
                     self.decoded += 1
-                    t_abs = vf.time
-                    if t_abs is None:
-                        t_abs = time.monotonic() - opened_mono
+                    now = time.monotonic()
+                    self.last_frame_mono = now
+                    pts = vf.pts
+                    # Float arithmetic on the raw pts: frame.time goes through Fractions, slow per frame.
+                    t_abs = pts * time_base if pts is not None and time_base is not None else now - opened_mono
+                    if prev_t is not None and 0 < t_abs - prev_t < 60:
+                        step = t_abs - prev_t
+                        self.frame_interval_s = (
+                            step if self.frame_interval_s is None else (0.9 * self.frame_interval_s + 0.1 * step)
+                        )
+                    prev_t = t_abs
                     if t0 is None:
                         t0 = t_abs
                     t = max(0.0, t_abs - t0)
@@ -178,15 +234,7 @@ class FrameDecoder:
                     if size is None:
                         size = _scaled_size(vf.width, vf.height, opts.analysis_size)
                         snap_size = _scaled_size(vf.width, vf.height, opts.snapshot_size)
-                    image = vf.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
-                    snapshot = None
-                    if opts.snapshot_size > 0 and snap_size is not None:
-                        big = (
-                            image
-                            if snap_size == size
-                            else vf.reformat(width=snap_size[0], height=snap_size[1], format="rgb24").to_ndarray()
-                        )
-                        snapshot = encode_jpeg(big)
+                    image, snapshot = _convert(vf, size, snap_size if opts.snapshot_size > 0 else None)
                     if is_file:
                         wall = opened_wall + t
                         if opts.realtime:
@@ -200,7 +248,7 @@ class FrameDecoder:
                         seq=seq,
                         pts=t,
                         wall=wall,
-                        image=np.ascontiguousarray(image),
+                        image=image,
                         snapshot=snapshot,
                         keyframe=bool(vf.key_frame),
                     )

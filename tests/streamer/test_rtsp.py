@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from streamer import Backoff, CameraReader, CameraStatus, SourceOptions
+from streamer import Backoff, CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
 from tests.helpers import PERSON_CLIP
-from tests.streamer.rtsp import PerlRtspServer
+from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 
 pytestmark = pytest.mark.slow
+
+
+def _status(reader: CameraReader) -> CameraStatus:
+    return reader.status  # read through a call: the status changes behind mypy's back
 
 
 @pytest.fixture
@@ -51,9 +56,9 @@ async def test_reader_survives_the_publisher_dying_and_coming_back(rtsp: PerlRts
         rtsp.kill_publisher()
         # Without frames the camera is declared stalled, then the read timeout makes it offline.
         deadline = time.monotonic() + 15
-        while reader.status is not CameraStatus.OFFLINE and time.monotonic() < deadline:
+        while _status(reader) is not CameraStatus.OFFLINE and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        assert reader.status is CameraStatus.OFFLINE
+        assert _status(reader) is CameraStatus.OFFLINE
         rtsp.start_publisher()
         before = len(pts)
         await asyncio.wait_for(take(6), 30)
@@ -80,3 +85,33 @@ async def test_one_failing_camera_does_not_disturb_another(rtsp: PerlRtspServer,
         assert bad.stats.reconnects >= 2
         assert bad.last_error is not None and "hunter2" not in bad.last_error
     assert [f.camera for f in got] == ["good"] * 6
+
+
+@pytest.fixture
+def secured(media: Path) -> Iterator[GstRtspServer]:
+    server = GstRtspServer(PERSON_CLIP, user="viewer", password="correct-horse")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_rtsp_over_tcp_with_credentials(secured: GstRtspServer) -> None:
+    options = SourceOptions(sample_fps=2.0, rtsp_transport="tcp", open_timeout_s=5.0, analysis_size=160)
+    decoder = FrameDecoder("door", secured.url("viewer", "correct-horse"), options)
+    stop = threading.Event()
+    pts = []
+    for frame in decoder.frames(stop):
+        pts.append(frame.pts)
+        if len(pts) == 4:
+            stop.set()
+    assert pts == sorted(pts) and len(pts) == 4
+
+
+def test_wrong_password_is_a_clear_error_without_the_password(secured: GstRtspServer) -> None:
+    options = SourceOptions(rtsp_transport="tcp", open_timeout_s=5.0)
+    with pytest.raises(SourceError, match="authentication failed") as info:
+        probe(secured.url("viewer", "wrong-battery"), options)
+    assert "wrong-battery" not in str(info.value)
+    assert "viewer:***@" in str(info.value)

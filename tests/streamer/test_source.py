@@ -22,7 +22,7 @@ def _decode(url: str, **kw: object) -> list[float]:
 
 
 def test_file_sampled_at_one_fps_with_stream_times(media: Path) -> None:
-    decoder = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0, analysis_size=224))
+    decoder = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0, analysis_size=224, skip_nonref=False))
     frames = list(decoder.frames(threading.Event()))
     assert 139 <= len(frames) <= 140  # 139.4 s at 1 fps
     assert decoder.decoded >= 1390  # every frame was decoded (10 fps), one in ten kept
@@ -34,6 +34,15 @@ def test_file_sampled_at_one_fps_with_stream_times(media: Path) -> None:
     assert first.image.dtype.name == "uint8"
     assert first.snapshot is not None and first.snapshot[:2] == b"\xff\xd8"  # a JPEG
     assert frames[10].wall - frames[0].wall == pytest.approx(frames[10].pts - frames[0].pts)
+
+
+def test_sparse_sampling_skips_non_reference_frames(media: Path) -> None:
+    decoder = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0))
+    pts = [f.pts for f in decoder.frames(threading.Event())]
+    assert decoder.decoded < 1000  # B-frames were never decoded
+    assert 139 <= len(pts) <= 140
+    # The sampler takes the next reference frame: at most a few frames late, never a burst.
+    assert all(0.7 < b - a < 1.3 for a, b in itertools.pairwise(pts))
 
 
 def test_keyframes_only_decodes_far_fewer_frames(media: Path) -> None:
@@ -179,3 +188,21 @@ async def test_looping_file_keeps_times_monotonic(media: Path) -> None:
                 break
     assert all(b > a for a, b in itertools.pairwise(pts))
     assert pts[-1] > 6.0  # three loops of a 3 s clip
+
+
+async def test_a_slow_camera_is_not_declared_stalled(tmp_path: Path) -> None:
+    slow = tmp_path / "timelapse.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=0.5", "-t", "6",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(slow)],
+        check=True,
+    )  # fmt: skip
+    statuses: list[CameraStatus] = []
+    options = SourceOptions(sample_fps=1.0, realtime=True)
+    async with CameraReader(
+        "slow", str(slow), options, retry=False, stall_s=0.5, on_status=lambda c, s: statuses.append(s)
+    ) as reader:
+        pts = [f.pts async for f in reader.frames()]
+        assert reader.stall_limit() >= 4 * 2.0  # four of the stream's 2 s frame intervals
+    assert len(pts) == 3
+    assert CameraStatus.STALLED not in statuses

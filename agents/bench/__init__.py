@@ -1,0 +1,1 @@
+"""Benchmarks shipped with feedwatch (`feedwatch bench ...`): measured side by side, in one run."""

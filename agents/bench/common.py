@@ -1,0 +1,66 @@
+"""Helpers for benchmarks: timed child processes with their peak memory, percentiles, clip preparation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ChildRun", "percentile", "run_child", "run_python_child"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """A finished child process: wall time, peak resident memory, and what it printed."""
+
+    wall_s: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str = ""
+
+
+def run_child(args: list[str], timeout_s: float = 600, *, capture_stderr: bool = False) -> ChildRun:
+    """Run ``args``, measuring wall time and the child's own peak RSS (from ``wait4``'s rusage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        killer = threading.Timer(timeout_s, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} ... failed ({proc.returncode}): {stderr.strip()[-500:]}")
+    return ChildRun(wall, usage.ru_maxrss / 1024.0, stdout, stderr if capture_stderr else "")
+
+
+def run_python_child(module: str, *args: str, timeout_s: float = 600) -> tuple[ChildRun, dict[str, Any]]:
+    """Run ``python -m module args`` and parse the JSON object it prints last."""
+    run = run_child([sys.executable, "-m", module, *args], timeout_s)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    return run, json.loads(lines[-1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, 0.0 when empty."""
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
