@@ -1,7 +1,13 @@
-"""Moment memory: what mattered, kept on disk (SQLite in WAL mode plus JPEG thumbnails).
+"""Moment memory: what mattered, kept on disk and searchable long after the buffer rolled over.
 
-Every write is committed before the call returns, so a moment whose ``add`` returned survives a
-crash. Search by filters (camera, time range, query, minimum score) uses indexes, never a scan.
+- Metadata in SQLite (WAL mode, ``synchronous=FULL``): moments, the queries they matched with their peak
+  scores, and their keyframes (time, thumbnail path).
+- Keyframe embeddings in a :class:`~agents.vectors.VectorStore` (FAISS plus per-camera shards), when an
+  embedding model supplies them. Without one the memory still records moments and answers filter and
+  time queries, and says that semantic search needs an embedding model.
+
+A write is durable when ``add`` returns: vectors are fsynced first, then the SQLite transaction commits.
+A crash between the two leaves vectors no row refers to; they are dropped on the next open.
 """
 
 from __future__ import annotations
@@ -11,17 +17,22 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from streamer import MemoryStoreError
 
-__all__ = ["SCHEMA_VERSION", "Moment", "MomentMemory"]
+from .vectors import Hit, VectorStore
+
+__all__ = ["SCHEMA_VERSION", "Keyframe", "Moment", "MomentMemory", "SimilarMoment"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS moments (
@@ -41,6 +52,7 @@ CREATE TABLE IF NOT EXISTS moments (
 );
 CREATE INDEX IF NOT EXISTS moments_camera_time ON moments (camera, start_wall);
 CREATE INDEX IF NOT EXISTS moments_time ON moments (start_wall);
+CREATE INDEX IF NOT EXISTS moments_end ON moments (end_wall);
 CREATE TABLE IF NOT EXISTS moment_queries (
     moment_id TEXT NOT NULL REFERENCES moments (id) ON DELETE CASCADE,
     query_id TEXT NOT NULL,
@@ -49,12 +61,36 @@ CREATE TABLE IF NOT EXISTS moment_queries (
     PRIMARY KEY (moment_id, query_id)
 );
 CREATE INDEX IF NOT EXISTS moment_queries_query ON moment_queries (query_id, score);
+CREATE TABLE IF NOT EXISTS keyframes (
+    id INTEGER PRIMARY KEY,
+    moment_id TEXT NOT NULL REFERENCES moments (id) ON DELETE CASCADE,
+    wall REAL NOT NULL,
+    pts REAL NOT NULL,
+    thumbnail TEXT,
+    thumb_bytes INTEGER NOT NULL DEFAULT 0,
+    has_vector INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keyframes_moment ON keyframes (moment_id);
 """
 
 
 @dataclass(frozen=True, slots=True)
+class Keyframe:
+    """One remembered frame of a moment: its time, thumbnail, and embedding when a model gave one."""
+
+    wall: float
+    pts: float
+    thumbnail: str | None = None
+    embedding: NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Moment:
-    """A remembered span of one camera, with the queries it matched and their peak scores."""
+    """A remembered span of one camera, with the queries it matched and their peak scores.
+
+    ``kind`` is ``alert`` for a moment a standing query found and ``context`` for a keyframe kept
+    because the scene changed markedly (so questions nobody set a query for can still be answered).
+    """
 
     id: str
     camera: str
@@ -88,14 +124,24 @@ class Moment:
         }
 
 
-class MomentMemory:
-    """A memory folder: ``moments.sqlite`` and ``thumbs/``. Thread-safe; calls block (use a thread)."""
+@dataclass(frozen=True, slots=True)
+class SimilarMoment:
+    """A moment found by similarity, with the keyframe that matched and how well."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    moment: Moment
+    keyframe_wall: float
+    similarity: float
+
+
+class MomentMemory:
+    """A memory folder: ``moments.sqlite``, ``thumbs/`` and ``vectors/``. Thread-safe; calls block."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, dim: int | None = None) -> None:
         self.path = Path(path).expanduser()
         self.read_only = read_only
         self.thumbs = self.path / "thumbs"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._vectors: VectorStore | None = None
         db = self.path / "moments.sqlite"
         try:
             if read_only:
@@ -113,6 +159,11 @@ class MomentMemory:
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
             self._check_version()
+            vectors = self.path / "vectors"
+            if dim is not None or (vectors / "vectors.json").is_file():
+                self._vectors = VectorStore(vectors, dim if dim is not None else _saved_dim(vectors))
+                if not read_only:
+                    self._drop_orphan_vectors()
         except sqlite3.DatabaseError as exc:
             raise MemoryStoreError(f"cannot open the memory at {self.path}: {exc}") from exc
         except OSError as exc:
@@ -128,12 +179,16 @@ class MomentMemory:
 
     def close(self) -> None:
         with self._lock:
+            if self._vectors is not None and not self.read_only:
+                self._vectors.close()
             self._db.close()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == 0:
             self._db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        elif version == 1:  # 1 -> 2: keyframes and their vectors
+            self._db.executescript(_SCHEMA + "PRAGMA user_version=2;")
 
     def _check_version(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -142,10 +197,23 @@ class MomentMemory:
                 f"the memory at {self.path} has schema version {version}; this feedwatch reads {SCHEMA_VERSION}"
             )
 
+    def _drop_orphan_vectors(self) -> None:
+        """Vectors written just before a crash, whose SQLite rows never committed."""
+        assert self._vectors is not None
+        known = {row[0] for row in self._db.execute("SELECT id FROM keyframes WHERE has_vector = 1")}
+        orphans = [vid for vid in self._vectors.ids() if vid not in known]
+        if orphans:
+            log.warning("memory: dropping %d vector(s) of writes that did not complete", len(orphans))
+            self._vectors.delete(orphans)
+
     @property
     def semantic_search(self) -> bool:
-        """Whether text search is possible (needs an embedding model; not yet wired here)."""
-        return False
+        """Whether similarity search is possible (an embedding model has stored vectors here)."""
+        return self._vectors is not None
+
+    @property
+    def vectors(self) -> VectorStore | None:
+        return self._vectors
 
     def save_snapshot(self, name: str, jpeg: bytes) -> str:
         """Write a JPEG under ``thumbs/`` atomically; return its path."""
@@ -161,50 +229,90 @@ class MomentMemory:
             raise MemoryStoreError(f"cannot write snapshot {target}: {exc.strerror or exc}") from exc
         return str(target)
 
-    def add(self, moment: Moment) -> None:
-        """Store (or replace) a moment; durable when this returns."""
-        thumb_bytes = 0
-        if moment.thumbnail:
-            try:
-                thumb_bytes = Path(moment.thumbnail).stat().st_size
-            except OSError:
-                thumb_bytes = 0
+    def add(self, moment: Moment, keyframes: Sequence[Keyframe] = ()) -> None:
+        """Store (or replace) a moment and its keyframes; durable when this returns."""
+        embedded = [k for k in keyframes if k.embedding is not None]
+        if embedded and self._vectors is None:
+            dim = int(np.asarray(embedded[0].embedding).shape[-1])
+            self._vectors = VectorStore(self.path / "vectors", dim)
         try:
             with self._lock:
+                first_id = self._next_keyframe_id()
+                ids = np.arange(first_id, first_id + len(keyframes), dtype=np.int64)
+                if embedded:
+                    assert self._vectors is not None
+                    rows = [i for i, k in enumerate(keyframes) if k.embedding is not None]
+                    self._vectors.add(
+                        ids[rows],
+                        [moment.camera] * len(rows),
+                        np.array([keyframes[i].wall for i in rows], np.float64),
+                        np.stack([np.asarray(keyframes[i].embedding, np.float32) for i in rows]),
+                    )
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    old = [r[0] for r in self._db.execute(
+                        "SELECT id FROM keyframes WHERE moment_id = ? AND has_vector = 1", (moment.id,)
+                    )]  # fmt: skip
                     self._db.execute("DELETE FROM moment_queries WHERE moment_id = ?", (moment.id,))
+                    self._db.execute("DELETE FROM keyframes WHERE moment_id = ?", (moment.id,))
                     self._db.execute(
                         "INSERT OR REPLACE INTO moments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
-                            moment.id,
-                            moment.camera,
-                            moment.kind,
-                            moment.start_wall,
-                            moment.end_wall,
-                            moment.start_pts,
-                            moment.end_pts,
-                            moment.backend,
-                            int(moment.semantic),
-                            moment.peak,
-                            moment.thumbnail,
-                            thumb_bytes,
-                            time.time(),
+                            moment.id, moment.camera, moment.kind, moment.start_wall, moment.end_wall,
+                            moment.start_pts, moment.end_pts, moment.backend, int(moment.semantic), moment.peak,
+                            moment.thumbnail, _size(moment.thumbnail), time.time(),
                         ),
-                    )
+                    )  # fmt: skip
                     self._db.executemany(
                         "INSERT INTO moment_queries VALUES (?,?,?,?)",
-                        [
-                            (moment.id, qid, moment.query_texts.get(qid, ""), score)
-                            for qid, score in moment.queries.items()
-                        ],
+                        [(moment.id, q, moment.query_texts.get(q, ""), s) for q, s in moment.queries.items()],
                     )
+                    self._db.executemany(
+                        "INSERT INTO keyframes VALUES (?,?,?,?,?,?,?)",
+                        [
+                            (int(vid), moment.id, k.wall, k.pts, k.thumbnail, _size(k.thumbnail),
+                             int(k.embedding is not None))
+                            for vid, k in zip(ids, keyframes, strict=True)
+                        ],
+                    )  # fmt: skip
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
+                if old and self._vectors is not None:
+                    self._vectors.delete(old)
         except sqlite3.Error as exc:
             raise MemoryStoreError(f"cannot store moment {moment.id} in {self.path}: {exc}") from exc
+
+    def _next_keyframe_id(self) -> int:
+        row = self._db.execute("SELECT MAX(id) FROM keyframes").fetchone()
+        top = -1 if row[0] is None else int(row[0])
+        if self._vectors is not None:
+            top = max(top, self._vectors.max_id())
+        return top + 1
+
+    def delete(self, moment_ids: Sequence[str]) -> int:
+        """Forget moments, their keyframes, vectors and thumbnails."""
+        if not moment_ids:
+            return 0
+        with self._lock:
+            marks = ",".join("?" * len(moment_ids))
+            vids = [r[0] for r in self._db.execute(
+                f"SELECT id FROM keyframes WHERE has_vector = 1 AND moment_id IN ({marks})", list(moment_ids)
+            )]  # fmt: skip
+            thumbs = [r[0] for r in self._db.execute(
+                f"SELECT thumbnail FROM moments WHERE id IN ({marks}) UNION "
+                f"SELECT thumbnail FROM keyframes WHERE moment_id IN ({marks})", [*moment_ids, *moment_ids]
+            )]  # fmt: skip
+            self._db.execute("BEGIN IMMEDIATE")
+            cur = self._db.execute(f"DELETE FROM moments WHERE id IN ({marks})", list(moment_ids))
+            self._db.execute("COMMIT")
+            if vids and self._vectors is not None:
+                self._vectors.delete(vids)
+        for thumb in thumbs:
+            if thumb:
+                Path(thumb).unlink(missing_ok=True)
+        return int(cur.rowcount)
 
     def count(self) -> int:
         with self._lock:
@@ -218,10 +326,23 @@ class MomentMemory:
         until: float | None = None,
         query_id: str | None = None,
         min_score: float | None = None,
+        kind: str | None = None,
         limit: int = 50,
         newest_first: bool = True,
     ) -> list[Moment]:
         """Moments matching every filter given (times are Unix seconds, overlapping the range)."""
+        where, args = self._filters(camera, since, until, query_id, min_score, kind)
+        sql = "SELECT * FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY m.start_wall {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, [*args, limit]).fetchall()
+            return [self._moment(row) for row in rows]
+
+    @staticmethod
+    def _filters(
+        camera: str | None, since: float | None, until: float | None, query_id: str | None,
+        min_score: float | None, kind: str | None,
+    ) -> tuple[list[str], list[object]]:  # fmt: skip
         where: list[str] = []
         args: list[object] = []
         if camera is not None:
@@ -239,14 +360,61 @@ class MomentMemory:
         if min_score is not None:
             where.append("m.peak >= ?")
             args.append(min_score)
-        sql = "SELECT * FROM moments m"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY m.start_wall {'DESC' if newest_first else 'ASC'} LIMIT ?"
-        args.append(limit)
+        if kind is not None:
+            where.append("m.kind = ?")
+            args.append(kind)
+        return where, args
+
+    def search_similar(
+        self,
+        vector: NDArray[np.float32],
+        *,
+        k: int = 10,
+        camera: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        query_id: str | None = None,
+        min_score: float | None = None,
+    ) -> list[SimilarMoment]:
+        """Moments whose keyframes are most similar to ``vector`` (a text or image embedding)."""
+        if self._vectors is None:
+            raise MemoryStoreError(
+                "semantic search needs an embedding model: this memory holds no embeddings (moments were "
+                "recorded by the activity scorer); search by camera, time, query or score instead"
+            )
+        extra = query_id is not None or min_score is not None
+        hits = self._vectors.search(vector, k * 8 if extra else k * 2, camera=camera, since=since, until=until)
+        return self._resolve(hits, k, query_id, min_score)
+
+    def _resolve(self, hits: list[Hit], k: int, query_id: str | None, min_score: float | None) -> list[SimilarMoment]:
+        out: list[SimilarMoment] = []
+        seen: set[str] = set()
         with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
-            return [self._moment(row) for row in rows]
+            for hit in hits:
+                row = self._db.execute("SELECT moment_id FROM keyframes WHERE id = ?", (hit.id,)).fetchone()
+                if row is None or row[0] in seen:
+                    continue
+                moment_row = self._db.execute("SELECT * FROM moments WHERE id = ?", (row[0],)).fetchone()
+                if moment_row is None:
+                    continue
+                moment = self._moment(moment_row)
+                if query_id is not None and query_id not in moment.queries:
+                    continue
+                if min_score is not None and moment.peak < min_score:
+                    continue
+                seen.add(moment.id)
+                out.append(SimilarMoment(moment, hit.wall, hit.score))
+                if len(out) == k:
+                    break
+        return out
+
+    def keyframes(self, moment_id: str) -> list[Keyframe]:
+        """The keyframes of a moment (without their embeddings), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT wall, pts, thumbnail FROM keyframes WHERE moment_id = ? ORDER BY wall", (moment_id,)
+            ).fetchall()
+        return [Keyframe(float(w), float(p), t) for w, p, t in rows]
 
     def _moment(self, row: tuple[object, ...]) -> Moment:
         (mid, camera, kind, sw, ew, sp, ep, backend, semantic, peak, thumb, _tb, _created) = row
@@ -274,39 +442,48 @@ class MomentMemory:
         )
 
     def prune(self, *, max_age_s: float, max_bytes: int, now: float | None = None) -> int:
-        """Evict moments older than ``max_age_s`` and then the oldest until under ``max_bytes``."""
+        """Evict moments older than ``max_age_s``, then the oldest until the memory fits ``max_bytes``."""
         now = time.time() if now is None else now
-        victims: list[tuple[str, str | None]] = []
         with self._lock:
-            victims += self._db.execute(
-                "SELECT id, thumbnail FROM moments WHERE end_wall < ?", (now - max_age_s,)
-            ).fetchall()
-            total = int(self._db.execute("SELECT COALESCE(SUM(thumb_bytes), 0) FROM moments").fetchone()[0])
-            total += self._db_bytes()
+            victims = [r[0] for r in self._db.execute("SELECT id FROM moments WHERE end_wall < ?", (now - max_age_s,))]
+            total = self.disk_bytes()
             if total > max_bytes:
-                doomed = {v[0] for v in victims}
-                for mid, thumb, size in self._db.execute(
-                    "SELECT id, thumbnail, thumb_bytes FROM moments ORDER BY start_wall"
+                doomed = set(victims)
+                per_vector = self._vectors.record + 64 if self._vectors is not None else 0
+                for mid, size, nvec in self._db.execute(
+                    "SELECT m.id, m.thumb_bytes + COALESCE(SUM(k.thumb_bytes), 0), COALESCE(SUM(k.has_vector), 0) "
+                    "FROM moments m LEFT JOIN keyframes k ON k.moment_id = m.id GROUP BY m.id ORDER BY m.start_wall"
                 ):
                     if total <= max_bytes:
                         break
                     if mid not in doomed:
-                        victims.append((mid, thumb))
-                    total -= int(size) + 512
+                        victims.append(mid)
+                    total -= int(size) + 512 + int(nvec) * per_vector
             if not victims:
                 return 0
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("DELETE FROM moments WHERE id = ?", [(v[0],) for v in victims])
-            self._db.execute("COMMIT")
-        for _, thumb in victims:
-            if thumb:
-                Path(thumb).unlink(missing_ok=True)
-        log.info("memory: evicted %d moment(s)", len(victims))
-        return len(victims)
+            removed = self.delete(victims)
+        log.info("memory: evicted %d moment(s)", removed)
+        return removed
 
-    def _db_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.glob("moments.sqlite*") if p.is_file())
+    def disk_bytes(self) -> int:
+        """Bytes the memory folder holds on disk."""
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
     def iter_all(self) -> Iterator[Moment]:
         """Every moment, oldest first."""
         yield from self.search(limit=-1, newest_first=False)
+
+
+def _size(path: str | None) -> int:
+    if not path:
+        return 0
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _saved_dim(folder: Path) -> int:
+    import json
+
+    return int(json.loads((folder / "vectors.json").read_text())["dim"])

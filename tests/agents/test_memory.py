@@ -56,8 +56,7 @@ def test_retention_by_age_and_size_evicts_oldest_with_thumbnails(tmp_path: Path)
             mem.add(_moment(i, thumb=thumbs[i]))
         assert mem.prune(max_age_s=100, max_bytes=10**9, now=1000 + 100 + 21) == 2  # m0, m1 ended > 100 s ago
         assert not Path(thumbs[0]).exists() and Path(thumbs[2]).exists()
-        base = mem._db_bytes()
-        assert mem.prune(max_age_s=1e9, max_bytes=base + 2 * 51_000, now=0) == 2
+        assert mem.prune(max_age_s=1e9, max_bytes=mem.disk_bytes() - 2 * 50_000, now=0) == 2
         assert [m.id for m in mem.search(newest_first=False)] == ["m4", "m5"]
         assert not Path(thumbs[3]).exists()
 

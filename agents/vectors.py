@@ -1,0 +1,457 @@
+"""The vector half of the moment memory: per-camera shards for filtered search, one FAISS index for the rest.
+
+Every keyframe embedding is an L2-normalised float32 vector with a stable int64 id. Two structures
+hold them:
+
+- Per-camera shards, in memory and sorted by time, backed by an append-only file of fixed-size records
+  (id, time, vector). A search filtered by camera and time range is an exact matrix-vector product over
+  one contiguous slice: no scan of anything else, perfect recall.
+- One FAISS index over everything, for unfiltered or broadly filtered search: exact (``IndexFlatIP`` in
+  an ``IndexIDMap2``) while small, an inverted-file index (``IndexIVFFlat``, inner product) once large.
+  It is saved at checkpoints; on open, vectors newer than the saved index are replayed into it, and a
+  missing or unreadable index is rebuilt from the shards.
+
+Durability: a record is written and fsynced before ``add`` returns; a torn last record (a crash in the
+middle of a write) is cut off on open. Deletions are tombstones, applied on open and dropped from the
+files at compaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+
+from streamer import MemoryStoreError
+
+__all__ = ["Hit", "VectorStore"]
+
+log = logging.getLogger(__name__)
+
+_HEADER = 16  # int64 id + float64 time
+EXACT_MAX = 50_000  # below this many vectors the global index is exact
+BRUTE_MAX = 200_000  # a filtered slice up to this size is searched exactly
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: a vector id, its camera and time, and its cosine similarity to the query."""
+
+    id: int
+    camera: str
+    wall: float
+    score: float
+
+
+@dataclass(slots=True)
+class _Shard:
+    camera: str
+    dim: int
+    ids: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    walls: NDArray[np.float64] = field(default_factory=lambda: np.empty(0, np.float64))
+    vecs: NDArray[np.float32] = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    n: int = 0
+
+    def reserve(self, extra: int) -> None:
+        need = self.n + extra
+        if need <= len(self.ids):
+            return
+        cap = max(need, 2 * len(self.ids), 1024)
+        ids = np.empty(cap, np.int64)
+        walls = np.empty(cap, np.float64)
+        vecs = np.empty((cap, self.dim), np.float32)
+        ids[: self.n], walls[: self.n], vecs[: self.n] = self.ids[: self.n], self.walls[: self.n], self.vecs[: self.n]
+        self.ids, self.walls, self.vecs = ids, walls, vecs
+
+    def append(self, ids: NDArray[np.int64], walls: NDArray[np.float64], vecs: NDArray[np.float32]) -> None:
+        self.reserve(len(ids))
+        in_order = self.n == 0 or walls[0] >= self.walls[self.n - 1]
+        end = self.n + len(ids)
+        self.ids[self.n : end], self.walls[self.n : end], self.vecs[self.n : end] = ids, walls, vecs
+        self.n = end
+        if not in_order or np.any(np.diff(walls) < 0):
+            self.sort()
+
+    def sort(self) -> None:
+        order = np.argsort(self.walls[: self.n], kind="stable")
+        self.ids[: self.n] = self.ids[: self.n][order]
+        self.walls[: self.n] = self.walls[: self.n][order]
+        self.vecs[: self.n] = self.vecs[: self.n][order]
+
+    def span(self, since: float | None, until: float | None) -> tuple[int, int]:
+        walls = self.walls[: self.n]
+        lo = 0 if since is None else int(np.searchsorted(walls, since, side="left"))
+        hi = self.n if until is None else int(np.searchsorted(walls, until, side="right"))
+        return lo, max(lo, hi)
+
+    def remove(self, doomed: set[int]) -> int:
+        keep = ~np.isin(self.ids[: self.n], np.fromiter(doomed, np.int64, len(doomed)))
+        removed = int(self.n - keep.sum())
+        if removed:
+            self.ids = self.ids[: self.n][keep].copy()
+            self.walls = self.walls[: self.n][keep].copy()
+            self.vecs = self.vecs[: self.n][keep].copy()
+            self.n = len(self.ids)
+        return removed
+
+
+class _Directory:
+    """Where each id lives: sorted ids with their camera number and time, for O(log n) lookups."""
+
+    def __init__(self) -> None:
+        self.ids = np.empty(0, np.int64)
+        self.cams = np.empty(0, np.int32)
+        self.walls = np.empty(0, np.float64)
+        self.n = 0
+        self.names: list[str] = []
+        self._numbers: dict[str, int] = {}
+
+    def number(self, camera: str) -> int:
+        num = self._numbers.get(camera)
+        if num is None:
+            num = self._numbers[camera] = len(self.names)
+            self.names.append(camera)
+        return num
+
+    def add(self, ids: NDArray[np.int64], camera: str, walls: NDArray[np.float64]) -> None:
+        need = self.n + len(ids)
+        if need > len(self.ids):
+            cap = max(need, 2 * len(self.ids), 1024)
+            self.ids = np.resize(self.ids, cap)
+            self.cams = np.resize(self.cams, cap)
+            self.walls = np.resize(self.walls, cap)
+        end = self.n + len(ids)
+        self.ids[self.n : end], self.cams[self.n : end], self.walls[self.n : end] = ids, self.number(camera), walls
+        unsorted = self.n and ids.min() < self.ids[self.n - 1]
+        self.n = end
+        if unsorted or np.any(np.diff(ids) < 0):
+            order = np.argsort(self.ids[: self.n], kind="stable")
+            self.ids[: self.n], self.cams[: self.n] = self.ids[: self.n][order], self.cams[: self.n][order]
+            self.walls[: self.n] = self.walls[: self.n][order]
+
+    def remove(self, doomed: NDArray[np.int64]) -> None:
+        keep = ~np.isin(self.ids[: self.n], doomed)
+        self.ids, self.cams, self.walls = (
+            self.ids[: self.n][keep],
+            self.cams[: self.n][keep],
+            self.walls[: self.n][keep],
+        )
+        self.n = len(self.ids)
+
+    def locate(self, ids: NDArray[np.int64]) -> dict[int, tuple[str, float]]:
+        pos = np.searchsorted(self.ids[: self.n], ids)
+        found: dict[int, tuple[str, float]] = {}
+        for vid, p in zip(ids.tolist(), pos.tolist(), strict=True):
+            if p < self.n and self.ids[p] == vid:
+                found[vid] = (self.names[int(self.cams[p])], float(self.walls[p]))
+        return found
+
+
+class VectorStore:
+    """Embeddings of keyframes, searchable by similarity with camera and time filters. Thread-safe."""
+
+    def __init__(self, path: str | Path, dim: int, *, nprobe: int = 24) -> None:
+        self.path = Path(path)
+        self.dim = dim
+        self.nprobe = nprobe
+        self.record = _HEADER + 4 * dim
+        self._lock = threading.RLock()
+        self._shards: dict[str, _Shard] = {}
+        self._files: dict[str, Any] = {}
+        self._deleted: set[int] = set()
+        self._directory = _Directory()
+        self._index: Any = None
+        self._indexed_max = -1
+        self._dirty = 0
+        try:
+            (self.path / "shards").mkdir(parents=True, exist_ok=True)
+            self._check_dim()
+            self._load()
+        except OSError as exc:
+            raise MemoryStoreError(f"cannot open the vector store at {self.path}: {exc.strerror or exc}") from exc
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _check_dim(self) -> None:
+        meta = self.path / "vectors.json"
+        if meta.is_file():
+            saved = json.loads(meta.read_text())
+            if saved.get("dim") != self.dim:
+                raise MemoryStoreError(
+                    f"the memory at {self.path.parent} holds {saved.get('dim')}-d embeddings, but the embedding "
+                    f"model gives {self.dim}-d; use another --memory folder for another model"
+                )
+        else:
+            _atomic_write(meta, json.dumps({"dim": self.dim, "version": 1}).encode())
+
+    def _load(self) -> None:
+        tomb = self.path / "deleted.i64"
+        if tomb.is_file():
+            raw = tomb.read_bytes()
+            self._deleted = set(np.frombuffer(raw[: len(raw) // 8 * 8], np.int64).tolist())
+        for file in sorted((self.path / "shards").glob("*.vec")):
+            camera = bytes.fromhex(file.stem).decode()
+            raw = file.read_bytes()
+            whole = len(raw) // self.record * self.record
+            if whole != len(raw):
+                log.warning("vector shard %s: cutting a torn record (%d bytes)", file.name, len(raw) - whole)
+                with open(file, "r+b") as fh:
+                    fh.truncate(whole)
+                raw = raw[:whole]
+            rec = np.frombuffer(raw, dtype=self._dtype())
+            keep = ~np.isin(rec["id"], np.fromiter(self._deleted, np.int64, len(self._deleted)))
+            rec = rec[keep]
+            shard = self._shard(camera)
+            shard.append(rec["id"].copy(), rec["wall"].copy(), rec["vec"].copy())
+            self._directory.add(rec["id"].copy(), camera, rec["wall"].copy())
+        self._open_index()
+
+    def _dtype(self) -> np.dtype[Any]:
+        return np.dtype([("id", "<i8"), ("wall", "<f8"), ("vec", "<f4", (self.dim,))])
+
+    def _shard(self, camera: str) -> _Shard:
+        shard = self._shards.get(camera)
+        if shard is None:
+            shard = self._shards[camera] = _Shard(camera, self.dim, vecs=np.empty((0, self.dim), np.float32))
+        return shard
+
+    def _open_index(self) -> None:
+        index_file, meta_file = self.path / "index.faiss", self.path / "index.json"
+        total = len(self)
+        if index_file.is_file() and meta_file.is_file():
+            try:
+                meta = json.loads(meta_file.read_text())
+                index = faiss.read_index(str(index_file))
+                if meta.get("deleted") != len(self._deleted):
+                    raise ValueError("deletions since the index was saved")
+                self._index, self._indexed_max = index, int(meta["max_id"])
+                replay = self._newer_than(self._indexed_max)
+                if replay[0].size:
+                    log.info("vector index: replaying %d vector(s) added after the last checkpoint", replay[0].size)
+                    self._index_add(*replay)
+                if self._index.ntotal == total and self._kind_fits(total):
+                    return
+                log.warning("vector index holds %d vectors, shards %d: rebuilding", self._index.ntotal, total)
+            except (RuntimeError, ValueError, KeyError, json.JSONDecodeError) as exc:
+                log.warning("vector index at %s is unreadable (%s): rebuilding from the shards", index_file, exc)
+        self.rebuild()
+
+    def _newer_than(self, max_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        ids, vecs = [], []
+        for shard in self._shards.values():
+            mask = shard.ids[: shard.n] > max_id
+            if mask.any():
+                ids.append(shard.ids[: shard.n][mask])
+                vecs.append(shard.vecs[: shard.n][mask])
+        if not ids:
+            return np.empty(0, np.int64), np.empty((0, self.dim), np.float32)
+        return np.concatenate(ids), np.concatenate(vecs)
+
+    def _kind_fits(self, total: int) -> bool:
+        is_ivf = isinstance(self._index, faiss.IndexIVF)
+        return is_ivf or total <= 2 * EXACT_MAX
+
+    def rebuild(self) -> None:
+        """Build the global index from the shards: exact while small, IVF once large."""
+        with self._lock:
+            ids, vecs = self._newer_than(-1)
+            total = len(ids)
+            if total <= EXACT_MAX:
+                index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+            else:
+                nlist = int(min(16384, max(64, np.sqrt(total))))
+                quantizer = faiss.IndexFlatIP(self.dim)
+                index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+                rng = np.random.default_rng(0)
+                sample = vecs[rng.choice(total, size=min(total, 40 * nlist), replace=False)]
+                t0 = time.perf_counter()
+                index.train(sample)
+                log.info("vector index: trained IVF with %d lists in %.1f s", nlist, time.perf_counter() - t0)
+            self._index = index
+            self._indexed_max = -1
+            if total:
+                self._index_add(ids, vecs)
+            self._dirty = total
+
+    def _index_add(self, ids: NDArray[np.int64], vecs: NDArray[np.float32]) -> None:
+        self._index.add_with_ids(np.ascontiguousarray(vecs), np.ascontiguousarray(ids))
+        self._indexed_max = max(self._indexed_max, int(ids.max()))
+        if isinstance(self._index, faiss.IndexIDMap2) and self._index.ntotal > 2 * EXACT_MAX:
+            self.rebuild()  # outgrew exact search
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return sum(s.n for s in self._shards.values())
+
+    def ids(self) -> list[int]:
+        """Every stored id."""
+        with self._lock:
+            return [int(i) for i in self._directory.ids[: self._directory.n]]
+
+    def max_id(self) -> int:
+        """The largest id ever stored (deleted ones included), -1 when empty."""
+        with self._lock:
+            top = int(self._directory.ids[self._directory.n - 1]) if self._directory.n else -1
+            return max(top, max(self._deleted, default=-1), self._indexed_max)
+
+    @property
+    def index_kind(self) -> str:
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "exact"
+
+    def add(
+        self, ids: NDArray[np.int64], cameras: list[str], walls: NDArray[np.float64], vecs: NDArray[np.float32]
+    ) -> None:
+        """Append vectors; durable (written and fsynced) when this returns."""
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of {self.dim} dims, got shape {vecs.shape}")
+        with self._lock:
+            by_camera: dict[str, list[int]] = {}
+            for i, cam in enumerate(cameras):
+                by_camera.setdefault(cam, []).append(i)
+            for cam, rows in by_camera.items():
+                rec = np.empty(len(rows), dtype=self._dtype())
+                rec["id"], rec["wall"], rec["vec"] = ids[rows], walls[rows], vecs[rows]
+                fh = self._file(cam)
+                fh.write(rec.tobytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._shard(cam).append(rec["id"].copy(), rec["wall"].copy(), rec["vec"].copy())
+                self._directory.add(rec["id"].copy(), cam, rec["wall"].copy())
+            self._index_add(ids.astype(np.int64), vecs)
+            self._dirty += len(ids)
+
+    def _file(self, camera: str) -> Any:
+        fh = self._files.get(camera)
+        if fh is None:
+            fh = self._files[camera] = open(self.path / "shards" / f"{camera.encode().hex()}.vec", "ab")  # noqa: SIM115
+        return fh
+
+    def delete(self, ids: list[int]) -> int:
+        """Forget vectors by id (tombstoned on disk, removed from memory and the index)."""
+        doomed = {int(i) for i in ids} - self._deleted
+        if not doomed:
+            return 0
+        with self._lock:
+            with open(self.path / "deleted.i64", "ab") as fh:
+                fh.write(np.fromiter(doomed, np.int64, len(doomed)).tobytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._deleted |= doomed
+            removed = sum(shard.remove(doomed) for shard in self._shards.values())
+            gone = np.fromiter(doomed, np.int64, len(doomed))
+            self._directory.remove(gone)
+            self._index.remove_ids(gone)
+            self._dirty += len(doomed)
+            return removed
+
+    def checkpoint(self) -> None:
+        """Save the global index so the next open replays little."""
+        with self._lock:
+            if self._dirty == 0 and (self.path / "index.faiss").is_file():
+                return
+            tmp = self.path / "index.faiss.tmp"
+            faiss.write_index(self._index, str(tmp))
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / "index.faiss")
+            meta = {"max_id": self._indexed_max, "ntotal": int(self._index.ntotal), "deleted": len(self._deleted)}
+            _atomic_write(self.path / "index.json", json.dumps(meta).encode())
+            self._dirty = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self.checkpoint()
+            for fh in self._files.values():
+                fh.close()
+            self._files.clear()
+
+    # -- searching ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: NDArray[np.float32],
+        k: int = 10,
+        *,
+        camera: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[Hit]:
+        """The ``k`` nearest vectors by cosine similarity, within the filters given."""
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        with self._lock:
+            shards = [self._shards[camera]] if camera is not None and camera in self._shards else []
+            if camera is None:
+                shards = list(self._shards.values())
+            spans = [(s, *s.span(since, until)) for s in shards]
+            candidates = sum(hi - lo for _, lo, hi in spans)
+            if candidates == 0:
+                return []
+            filtered = camera is not None or since is not None or until is not None
+            if filtered and candidates <= BRUTE_MAX:
+                return self._exact(q, k, spans)
+            return self._ann(q, k, camera, since, until)
+
+    def _exact(self, q: NDArray[np.float32], k: int, spans: list[tuple[_Shard, int, int]]) -> list[Hit]:
+        best: list[Hit] = []
+        for shard, lo, hi in spans:
+            if hi <= lo:
+                continue
+            sims = shard.vecs[lo:hi] @ q
+            top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+            best += [Hit(int(shard.ids[lo + i]), shard.camera, float(shard.walls[lo + i]), float(sims[i])) for i in top]
+        best.sort(key=lambda h: h.score, reverse=True)
+        return best[:k]
+
+    def _ann(
+        self, q: NDArray[np.float32], k: int, camera: str | None, since: float | None, until: float | None
+    ) -> list[Hit]:
+        filtered = camera is not None or since is not None or until is not None
+        # A broad filter: over-fetch from the global index, then keep what passes.
+        fetch = k * 8 if filtered else k
+        if isinstance(self._index, faiss.IndexIVF):
+            self._index.nprobe = self.nprobe
+        sims, ids = self._index.search(q.reshape(1, -1), min(fetch, max(1, self._index.ntotal)))
+        where = self._directory.locate(ids[0][ids[0] >= 0])
+        hits = []
+        for sim, vid in zip(sims[0], ids[0], strict=True):
+            if vid < 0 or int(vid) not in where:
+                continue
+            cam, wall = where[int(vid)]
+            if camera is not None and cam != camera:
+                continue
+            if (since is not None and wall < since) or (until is not None and wall > until):
+                continue
+            hits.append(Hit(int(vid), cam, wall, float(sim)))
+            if len(hits) == k:
+                break
+        return hits
+
+    def exact_search(
+        self, query: NDArray[np.float32], k: int = 10, *, camera: str | None = None,
+        since: float | None = None, until: float | None = None,
+    ) -> list[Hit]:  # fmt: skip
+        """Brute force over everything within the filters: the reference for recall."""
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        with self._lock:
+            shards = list(self._shards.values()) if camera is None else [self._shards[camera]]
+            return self._exact(q, k, [(s, *s.span(since, until)) for s in shards])
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
