@@ -48,6 +48,8 @@ class Alert:
     backend: str
     semantic: bool
     snapshot: bytes | None = None
+    peak_seq: int = -1
+    peak_wall: float = 0.0
     snapshot_path: str | None = None
 
     def to_payload(self) -> dict[str, object]:
@@ -152,6 +154,8 @@ class AlertPolicy:
             backend=backend,
             semantic=semantic,
             snapshot=cur.peak.snapshot,
+            peak_seq=cur.peak.seq,
+            peak_wall=cur.peak.wall,
         )
 
 

@@ -97,6 +97,26 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=5, help="runs of each side, best kept (default 5)")
     b.add_argument("--work", type=Path, help="folder for generated clips (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser("memory", help="the vector memory at size: add rate, filtered search latency, recall, reopen")
+    b.add_argument("--n", type=int, default=100_000, help="vectors to store (default 100000)")
+    b.add_argument("--dim", type=int, default=512, help="embedding size (default 512, CLIP ViT-B/32)")
+    b.add_argument("--queries", type=int, default=300, help="searches to time (default 300)")
+    b.add_argument("--no-uniform", action="store_true", help="skip the uniform-random worst case")
+    b.add_argument("--work", type=Path, help="folder for the temporary memory (default: the system temp dir)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("search", help="search remembered moments by text, by example image, or by filters")
+    p.add_argument("text", nargs="?", help="what to look for (needs an embedding model and a memory with embeddings)")
+    p.add_argument("--image", type=Path, help="find moments that look like this image (needs an embedding model)")
+    p.add_argument("--camera", help="only this camera")
+    p.add_argument("--since", help="only after this time (ISO date/time or Unix seconds)")
+    p.add_argument("--until", help="only before this time (ISO date/time or Unix seconds)")
+    p.add_argument("--query", dest="query_id", help="only moments that matched this standing query id")
+    p.add_argument("--min-score", type=float, help="only moments whose peak score is at least this")
+    p.add_argument("--limit", type=int, default=10, help="results at most (default 10)")
+    p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
+    p.add_argument("--config", "-c", type=Path, help="take the embedding model from this config")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
     return parser
 
 
@@ -247,6 +267,62 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_time(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from datetime import datetime
+
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{option}: {value!r} is neither an ISO date/time nor Unix seconds") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.astimezone()
+    return stamp.timestamp()
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    path = args.memory or default_memory_dir()
+    since, until = _parse_time(args.since, "--since"), _parse_time(args.until, "--until")
+    with MomentMemory(path, read_only=True) as memory:
+        if args.text is None and args.image is None:
+            moments = memory.search(
+                camera=args.camera, since=since, until=until, query_id=args.query_id, min_score=args.min_score,
+                limit=args.limit,
+            )  # fmt: skip
+            results: list[dict[str, object]] = [m.to_dict() for m in moments]
+        else:
+            from .embedder import load_embedder
+
+            embedder = load_embedder(args.config)
+            if args.image is not None:
+                vector = embedder.embed_image_file(args.image)
+            else:
+                vector = embedder.embed_texts([args.text])[0]
+            found = memory.search_similar(
+                vector, k=args.limit, camera=args.camera, since=since, until=until, query_id=args.query_id,
+                min_score=args.min_score,
+            )  # fmt: skip
+            results = [{**s.moment.to_dict(), "similarity": round(s.similarity, 4)} for s in found]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    elif not results:
+        print("no moment matches")
+    else:
+        from datetime import datetime
+
+        for r in results:
+            when = datetime.fromtimestamp(float(r["start"])).astimezone().isoformat(timespec="seconds")  # type: ignore[arg-type]
+            sim = f" similarity {r['similarity']}" if "similarity" in r else ""
+            texts = ", ".join(f"'{t}'" for t in r["query_texts"].values()) or r["kind"]  # type: ignore[attr-defined]
+            print(f"{when} {r['camera']}: {texts} peak {r['peak_score']}{sim} {r['thumbnail'] or ''}".rstrip())
+    return 0
+
+
 def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
@@ -254,6 +330,17 @@ def _progress(message: str) -> None:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import ingest
 
+    if args.bench == "memory":
+        from .bench import memory as membench
+
+        if args.n < 100 or args.dim < 2:
+            raise FeedwatchError("bench memory: --n must be at least 100 and --dim at least 2")
+        _progress(f"building memories of {args.n:,} vectors of {args.dim} dims")
+        report = membench.run_memory_bench(
+            args.n, args.dim, queries=args.queries, uniform_too=not args.no_uniform, progress=_progress, work=args.work
+        )
+        print(json.dumps(report, indent=2) if args.json else membench.format_report(report))
+        return 0
     if args.bench == "ingest":
         if args.file is not None:
             if not args.file.is_file():
@@ -289,6 +376,7 @@ _COMMANDS = {
     "ask": _cmd_ask,
     "validate": _cmd_validate,
     "bench": _cmd_bench,
+    "search": _cmd_search,
 }
 
 

@@ -11,20 +11,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from streamer import Frame, FrameBuffer, OverflowPolicy, Window
 
 from .alerts import Alert, AlertPolicy
 from .config import AlertSettings
+from .context import ContextKeyframe, ContextSampler
 from .scoring import Query, Scorer, WindowScores
 
 __all__ = ["CameraCounters", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
-AlertHandler = Callable[[Alert], Awaitable[None]]
+Event = Alert | ContextKeyframe
+EventHandler = Callable[[Event], Awaitable[None]]
+_KEEP_EMBEDDINGS = 900  # per camera: long enough to outlive any open alert
 
 
 @dataclass(slots=True)
@@ -47,13 +54,14 @@ class Scheduler:
         buffers: dict[str, FrameBuffer],
         queries: list[Query],
         alert_settings: AlertSettings,
-        on_alert: AlertHandler,
+        on_alert: EventHandler,
         *,
         window: int = 16,
         stride: int = 8,
         windowed: bool | None = None,
         max_lag_s: float = 10.0,
         concurrency: int = 1,
+        context: ContextSampler | None = None,
     ) -> None:
         self.scorer = scorer
         self.buffers = buffers
@@ -68,6 +76,8 @@ class Scheduler:
         self._queries: dict[str, Query] = {q.id: q for q in queries}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self._limiter = asyncio.Semaphore(concurrency)
+        self.context = context
+        self._embeddings: dict[str, OrderedDict[int, NDArray[np.float32]]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -145,6 +155,10 @@ class Scheduler:
             result = await self._score(window, queries)
             counters.score_s += result.latency_s
             await self._feed(camera, window, result, queries)
+        elif self.context is not None:  # nothing to score, but the scene is still worth remembering
+            for frame in window.new_frames:
+                if self.context.observe(frame):
+                    await self.on_alert(ContextKeyframe(frame, None, self.scorer.name))
         counters.scored += len(new)
         counters.windows += 1
         counters.lag_s = max(0.0, time.time() - new[-1].wall) if buf.policy is OverflowPolicy.DROP_OLDEST else 0.0
@@ -155,8 +169,18 @@ class Scheduler:
         async with self._limiter:
             return await asyncio.to_thread(self.scorer.score, window, queries)
 
+    def embedding_for(self, camera: str, seq: int) -> NDArray[np.float32] | None:
+        """The scorer's embedding of a recent frame, when the backend produces embeddings."""
+        return self._embeddings.get(camera, OrderedDict()).get(seq)
+
     async def _feed(self, camera: str, window: Window, result: WindowScores, queries: list[Query]) -> None:
         frames: tuple[Frame, ...] = window.frames
+        if result.embeddings is not None:
+            kept = self._embeddings.setdefault(camera, OrderedDict())
+            for i in range(window.new_from, len(frames)):
+                kept[frames[i].seq] = result.embeddings[i]
+            while len(kept) > _KEEP_EMBEDDINGS:
+                kept.popitem(last=False)
         for query in queries:
             values = result.scores.get(query.id)
             if values is None:
@@ -167,3 +191,8 @@ class Scheduler:
             for i in range(window.new_from, len(frames)):
                 for alert in policy.feed(frames[i], float(values[i]), result.backend, result.semantic):
                     await self.on_alert(alert)
+        if self.context is not None:
+            for i in range(window.new_from, len(frames)):
+                if self.context.observe(frames[i]):
+                    embedding = result.embeddings[i] if result.embeddings is not None else None
+                    await self.on_alert(ContextKeyframe(frames[i], embedding, result.backend))

@@ -28,7 +28,8 @@ from streamer import (
 
 from .alerts import Alert, AlertKind, with_snapshot_path
 from .config import CameraConfig, FeedwatchConfig
-from .memory import Moment, MomentMemory
+from .context import ContextKeyframe, ContextSampler
+from .memory import Keyframe, Moment, MomentMemory
 from .publish import MqttAlertSink
 from .scheduler import CameraCounters, Scheduler
 from .scoring import Query, Scorer, create_scorer, resolve_backend
@@ -94,10 +95,11 @@ class Service:
         self.scheduler: Scheduler | None = None
         self.memory: MomentMemory | None = None
         self._mqtt: MqttAlertSink | None = None
-        self._outbox: asyncio.Queue[Alert | None] = asyncio.Queue(maxsize=1024)
+        self._outbox: asyncio.Queue[Alert | ContextKeyframe | None] = asyncio.Queue(maxsize=1024)
         self._stop = asyncio.Event()
         self._alerts = 0
         self._moments = 0
+        self._context = 0
         self._alerts_by_camera: dict[str, int] = {}
 
     def stop(self) -> None:
@@ -161,6 +163,7 @@ class Service:
                     self._outbox.put,
                     window=cfg.scorer.window,
                     stride=cfg.scorer.stride,
+                    context=ContextSampler(),
                 )
                 try:
                     await self._run_stages(self.scheduler)
@@ -222,8 +225,11 @@ class Service:
             await self._outbox.put(None)
 
     async def _output(self) -> None:
-        while (alert := await self._outbox.get()) is not None:
-            alert = await asyncio.to_thread(self._remember, alert)
+        while (event := await self._outbox.get()) is not None:
+            if isinstance(event, ContextKeyframe):
+                await asyncio.to_thread(self._remember_context, event)
+                continue
+            alert = await asyncio.to_thread(self._remember, event)
             self._alerts += alert.kind is AlertKind.NEW
             if alert.kind is AlertKind.NEW:
                 self._alerts_by_camera[alert.camera] = self._alerts_by_camera.get(alert.camera, 0) + 1
@@ -240,6 +246,7 @@ class Service:
             path = memory.save_snapshot(alert.id, alert.snapshot)
         alert = with_snapshot_path(alert, path)
         if alert.kind is AlertKind.END:
+            embedding = self.scheduler.embedding_for(alert.camera, alert.peak_seq) if self.scheduler else None
             memory.add(
                 Moment(
                     id=alert.id,
@@ -254,10 +261,35 @@ class Service:
                     queries={alert.query_id: alert.peak_score},
                     query_texts={alert.query_id: alert.query_text},
                     thumbnail=path,
-                )
+                ),
+                [Keyframe(alert.peak_wall, alert.peak_pts, path, embedding)],
             )
             self._moments += 1
         return alert
+
+    def _remember_context(self, event: ContextKeyframe) -> None:
+        memory = self.memory
+        assert memory is not None
+        frame = event.frame
+        moment_id = f"ctx-{frame.camera}-{int(frame.wall * 1000)}"
+        path = memory.save_snapshot(moment_id, frame.snapshot) if frame.snapshot is not None else None
+        memory.add(
+            Moment(
+                id=moment_id,
+                camera=frame.camera,
+                start_wall=frame.wall,
+                end_wall=frame.wall,
+                start_pts=frame.pts,
+                end_pts=frame.pts,
+                backend=event.backend,
+                semantic=event.embedding is not None,
+                peak=0.0,
+                thumbnail=path,
+                kind="context",
+            ),
+            [Keyframe(frame.wall, frame.pts, path, event.embedding)],
+        )
+        self._context += 1
 
     def _prune(self) -> None:
         assert self.memory is not None

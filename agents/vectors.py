@@ -8,8 +8,8 @@ hold them:
   one contiguous slice: no scan of anything else, perfect recall.
 - One FAISS index over everything, for unfiltered or broadly filtered search: exact (``IndexFlatIP`` in
   an ``IndexIDMap2``) while small, an inverted-file index (``IndexIVFFlat``, inner product) once large.
-  It is saved at checkpoints; on open, vectors newer than the saved index are replayed into it, and a
-  missing or unreadable index is rebuilt from the shards.
+  Its trained layout is saved at checkpoints; on open, the shard vectors are filed back into their lists,
+  vectors newer than the checkpoint are replayed into it, and a missing or unreadable layout is retrained.
 
 Durability: a record is written and fsynced before ``add`` returns; a torn last record (a crash in the
 middle of a write) is cut off on open. Deletions are tombstones, applied on open and dropped from the
@@ -71,6 +71,12 @@ class _Shard:
         vecs = np.empty((cap, self.dim), np.float32)
         ids[: self.n], walls[: self.n], vecs[: self.n] = self.ids[: self.n], self.walls[: self.n], self.vecs[: self.n]
         self.ids, self.walls, self.vecs = ids, walls, vecs
+
+    def load(self, ids: NDArray[np.int64], walls: NDArray[np.float64], vecs: NDArray[np.float32]) -> None:
+        """Take over freshly read arrays as the whole shard (no copy)."""
+        self.ids, self.walls, self.vecs, self.n = ids, walls, vecs, len(ids)
+        if self.n > 1 and np.any(np.diff(walls) < 0):
+            self.sort()
 
     def append(self, ids: NDArray[np.int64], walls: NDArray[np.float64], vecs: NDArray[np.float32]) -> None:
         self.reserve(len(ids))
@@ -172,6 +178,7 @@ class VectorStore:
         self._index: Any = None
         self._indexed_max = -1
         self._dirty = 0
+        self._fresh_training = False
         try:
             (self.path / "shards").mkdir(parents=True, exist_ok=True)
             self._check_dim()
@@ -198,21 +205,25 @@ class VectorStore:
         if tomb.is_file():
             raw = tomb.read_bytes()
             self._deleted = set(np.frombuffer(raw[: len(raw) // 8 * 8], np.int64).tolist())
+        gone = np.fromiter(self._deleted, np.int64, len(self._deleted))
         for file in sorted((self.path / "shards").glob("*.vec")):
             camera = bytes.fromhex(file.stem).decode()
-            raw = file.read_bytes()
-            whole = len(raw) // self.record * self.record
-            if whole != len(raw):
-                log.warning("vector shard %s: cutting a torn record (%d bytes)", file.name, len(raw) - whole)
+            size = file.stat().st_size
+            whole = size // self.record * self.record
+            if whole != size:
+                log.warning("vector shard %s: cutting a torn record (%d bytes)", file.name, size - whole)
                 with open(file, "r+b") as fh:
                     fh.truncate(whole)
-                raw = raw[:whole]
-            rec = np.frombuffer(raw, dtype=self._dtype())
-            keep = ~np.isin(rec["id"], np.fromiter(self._deleted, np.int64, len(self._deleted)))
-            rec = rec[keep]
-            shard = self._shard(camera)
-            shard.append(rec["id"].copy(), rec["wall"].copy(), rec["vec"].copy())
-            self._directory.add(rec["id"].copy(), camera, rec["wall"].copy())
+            rec = np.fromfile(file, dtype=self._dtype(), count=whole // self.record)
+            if len(gone):
+                rec = rec[~np.isin(rec["id"], gone)]
+            # One copy per field into contiguous arrays: the file is read once, nothing is copied twice.
+            ids = np.ascontiguousarray(rec["id"])
+            walls = np.ascontiguousarray(rec["wall"])
+            vecs = np.ascontiguousarray(rec["vec"])
+            del rec
+            self._shard(camera).load(ids, walls, vecs)
+            self._directory.add(ids, camera, walls)
         self._open_index()
 
     def _dtype(self) -> np.dtype[Any]:
@@ -225,24 +236,49 @@ class VectorStore:
         return shard
 
     def _open_index(self) -> None:
-        index_file, meta_file = self.path / "index.faiss", self.path / "index.json"
+        """Rebuild the global index in memory from the shards, without retraining when possible.
+
+        A large memory keeps its trained IVF layout (``ivf.faiss``: centroids only, a few MB) and every
+        vector's list number (``ivf_lists.i64``) at checkpoints; opening re-files the shard vectors into
+        their lists, which is a copy, not a search. Vectors newer than the checkpoint are assigned by
+        the quantizer (the replay). Anything missing or unreadable: retrain from the shards.
+        """
         total = len(self)
-        if index_file.is_file() and meta_file.is_file():
+        template, lists = self.path / "ivf.faiss", self.path / "ivf_lists.i64"
+        if total > 2 * EXACT_MAX and template.is_file() and lists.is_file():
             try:
-                meta = json.loads(meta_file.read_text())
-                index = faiss.read_index(str(index_file))
-                if meta.get("deleted") != len(self._deleted):
-                    raise ValueError("deletions since the index was saved")
-                self._index, self._indexed_max = index, int(meta["max_id"])
-                replay = self._newer_than(self._indexed_max)
-                if replay[0].size:
-                    log.info("vector index: replaying %d vector(s) added after the last checkpoint", replay[0].size)
-                    self._index_add(*replay)
-                if self._index.ntotal == total and self._kind_fits(total):
+                index = faiss.read_index(str(template))
+                if not isinstance(index, faiss.IndexIVF) or index.d != self.dim or index.ntotal != 0:
+                    raise ValueError("not an empty IVF index of the right size")
+                pairs = np.fromfile(lists, dtype=np.int64).reshape(-1, 2)
+                order = np.argsort(pairs[:, 0], kind="stable")
+                known_ids, known_lists = pairs[order, 0], pairs[order, 1]
+                self._index, self._indexed_max = index, -1
+                replayed = 0
+                for shard in self._shards.values():
+                    ids, vecs = shard.ids[: shard.n], shard.vecs[: shard.n]
+                    pos = np.minimum(np.searchsorted(known_ids, ids), max(0, len(known_ids) - 1))
+                    hit = known_ids[pos] == ids if len(known_ids) else np.zeros(len(ids), bool)
+                    assign = np.where(hit, known_lists[pos] if len(known_ids) else 0, -1)
+                    if (~hit).any():
+                        _, found = index.quantizer.search(np.ascontiguousarray(vecs[~hit]), 1)
+                        assign[~hit] = found[:, 0]
+                        replayed += int((~hit).sum())
+                    # File vectors into known lists (FAISS's add_core with precomputed assignments). The
+                    # arrays stay referenced here while the raw pointers are in use.
+                    ids_c, vecs_c, lists_c = ids.copy(), np.ascontiguousarray(vecs), assign.astype(np.int64)
+                    index.add_core(len(ids_c), faiss.swig_ptr(vecs_c), faiss.swig_ptr(ids_c), faiss.swig_ptr(lists_c))
+                    del ids_c, vecs_c, lists_c
+                    if len(ids):
+                        self._indexed_max = max(self._indexed_max, int(ids.max()))
+                if replayed:
+                    log.info("vector index: replayed %d vector(s) added after the last checkpoint", replayed)
+                    self._dirty = replayed
+                if self._index.ntotal == total:
                     return
-                log.warning("vector index holds %d vectors, shards %d: rebuilding", self._index.ntotal, total)
-            except (RuntimeError, ValueError, KeyError, json.JSONDecodeError) as exc:
-                log.warning("vector index at %s is unreadable (%s): rebuilding from the shards", index_file, exc)
+                log.warning("vector index holds %d vectors, shards %d: retraining", self._index.ntotal, total)
+            except (RuntimeError, ValueError, OSError) as exc:
+                log.warning("vector index layout at %s is unreadable (%s): retraining", template, exc)
         self.rebuild()
 
     def _newer_than(self, max_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
@@ -255,10 +291,6 @@ class VectorStore:
         if not ids:
             return np.empty(0, np.int64), np.empty((0, self.dim), np.float32)
         return np.concatenate(ids), np.concatenate(vecs)
-
-    def _kind_fits(self, total: int) -> bool:
-        is_ivf = isinstance(self._index, faiss.IndexIVF)
-        return is_ivf or total <= 2 * EXACT_MAX
 
     def rebuild(self) -> None:
         """Build the global index from the shards: exact while small, IVF once large."""
@@ -278,6 +310,7 @@ class VectorStore:
                 log.info("vector index: trained IVF with %d lists in %.1f s", nlist, time.perf_counter() - t0)
             self._index = index
             self._indexed_max = -1
+            self._fresh_training = isinstance(index, faiss.IndexIVF)
             if total:
                 self._index_add(ids, vecs)
             self._dirty = total
@@ -287,6 +320,8 @@ class VectorStore:
         self._indexed_max = max(self._indexed_max, int(ids.max()))
         if isinstance(self._index, faiss.IndexIDMap2) and self._index.ntotal > 2 * EXACT_MAX:
             self.rebuild()  # outgrew exact search
+        elif isinstance(self._index, faiss.IndexIVF) and self._index.nlist < np.sqrt(self._index.ntotal) / 2:
+            self.rebuild()  # lists grew long: retrain with more of them (about sqrt(n))
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -356,17 +391,30 @@ class VectorStore:
             return removed
 
     def checkpoint(self) -> None:
-        """Save the global index so the next open replays little."""
+        """Save what lets the next open skip retraining: the IVF centroids and each vector's list."""
         with self._lock:
-            if self._dirty == 0 and (self.path / "index.faiss").is_file():
+            if self._dirty == 0 or not isinstance(self._index, faiss.IndexIVF):
+                self._dirty = 0
                 return
-            tmp = self.path / "index.faiss.tmp"
-            faiss.write_index(self._index, str(tmp))
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path / "index.faiss")
-            meta = {"max_id": self._indexed_max, "ntotal": int(self._index.ntotal), "deleted": len(self._deleted)}
-            _atomic_write(self.path / "index.json", json.dumps(meta).encode())
+            invlists: Any = self._index.invlists
+            parts = []
+            for lst in range(self._index.nlist):
+                size = invlists.list_size(lst)
+                if size:
+                    ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy()
+                    parts.append(np.stack([ids, np.full(size, lst, np.int64)], axis=1))
+            pairs = np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
+            _atomic_write(self.path / "ivf_lists.i64", pairs.astype(np.int64).tobytes())
+            if not (self.path / "ivf.faiss").is_file() or self._fresh_training:
+                empty = faiss.clone_index(self._index.quantizer)
+                template = faiss.IndexIVFFlat(empty, self.dim, self._index.nlist, faiss.METRIC_INNER_PRODUCT)
+                template.is_trained = True
+                tmp = self.path / "ivf.faiss.tmp"
+                faiss.write_index(template, str(tmp))
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path / "ivf.faiss")
+                self._fresh_training = False
             self._dirty = 0
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import agents.vectors
 from agents.memory import Keyframe, Moment, MomentMemory
@@ -21,9 +22,10 @@ from streamer import MemoryStoreError
 DIM = 32
 
 
-def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+def _unit(rng: np.random.Generator, n: int) -> NDArray[np.float32]:
     v = rng.standard_normal((n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: NDArray[np.float32] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 def _moment(i: int, camera: str, query: str = "person") -> Moment:
@@ -31,7 +33,7 @@ def _moment(i: int, camera: str, query: str = "person") -> Moment:
                   {query: 4.0}, {query: query})  # fmt: skip
 
 
-def _fill(mem: MomentMemory, vecs: np.ndarray) -> None:
+def _fill(mem: MomentMemory, vecs: NDArray[np.float32]) -> None:
     for i, v in enumerate(vecs):
         mem.add(_moment(i, f"cam{i % 3}", "car" if i % 5 == 0 else "person"), [Keyframe(1000.0 + i, float(i), None, v)])
 
@@ -68,36 +70,42 @@ def test_without_embeddings_semantic_search_says_what_it_needs(tmp_path: Path) -
         assert [m.id for m in mem.search(camera="cam")] == ["m1"]
 
 
-def test_stale_index_is_replayed_and_torn_files_recovered(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    vecs = _unit(rng, 200)
+def _clustered(rng: np.random.Generator, n: int) -> NDArray[np.float32]:
+    centres = _unit(rng, 20)
+    v = centres[rng.integers(0, 20, n)] + 0.05 * rng.standard_normal((n, DIM)).astype(np.float32)
+    out: NDArray[np.float32] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def test_stale_layout_is_replayed_and_torn_files_recovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agents.vectors, "EXACT_MAX", 500)
+    vecs = _clustered(np.random.default_rng(1), 3200)
     store = VectorStore(tmp_path, DIM)
-    store.add(np.arange(100, dtype=np.int64), ["a"] * 100, np.arange(100, dtype=np.float64), vecs[:100])
+    store.add(np.arange(3000, dtype=np.int64), ["a"] * 3000, np.arange(3000, dtype=np.float64), vecs[:3000])
+    assert store.index_kind == "ivf"
     store.checkpoint()
-    saved = {name: (tmp_path / name).read_bytes() for name in ("index.faiss", "index.json")}
-    store.add(np.arange(100, 200, dtype=np.int64), ["a"] * 100, np.arange(100, 200, dtype=np.float64), vecs[100:])
+    saved = {name: (tmp_path / name).read_bytes() for name in ("ivf.faiss", "ivf_lists.i64")}
+    store.add(np.arange(3000, 3200, dtype=np.int64), ["a"] * 200, np.arange(3000, 3200, dtype=np.float64), vecs[3000:])
     store.close()
-    for name, data in saved.items():  # as if the process died before the second checkpoint
+    for name, data in saved.items():  # as if the process died before the last checkpoint
         (tmp_path / name).write_bytes(data)
     shard = next((tmp_path / "shards").glob("*.vec"))
     with open(shard, "ab") as fh:  # and in the middle of writing a record
         fh.write(b"\x01" * (store.record // 2))
     reopened = VectorStore(tmp_path, DIM)
-    assert len(reopened) == 200 and reopened._index.ntotal == 200
-    assert reopened.search(vecs[150], 1)[0].id == 150
+    assert len(reopened) == 3200 and reopened._index.ntotal == 3200 and reopened.index_kind == "ivf"
+    assert reopened.search(vecs[3150], 1)[0].id == 3150  # replayed
+    assert reopened.search(vecs[10], 1)[0].id == 10  # filed back from the saved layout
     reopened.close()
-    (tmp_path / "index.faiss").write_bytes(b"garbage")
-    rebuilt = VectorStore(tmp_path, DIM)
-    assert rebuilt.search(vecs[10], 1)[0].id == 10
-    rebuilt.close()
+    (tmp_path / "ivf.faiss").write_bytes(b"garbage")
+    retrained = VectorStore(tmp_path, DIM)
+    assert retrained.index_kind == "ivf" and retrained.search(vecs[20], 1)[0].id == 20
+    retrained.close()
 
 
 def test_large_memories_switch_to_an_approximate_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agents.vectors, "EXACT_MAX", 500)
-    rng = np.random.default_rng(2)
-    centres = _unit(rng, 20)
-    vecs = centres[rng.integers(0, 20, 3000)] + 0.05 * rng.standard_normal((3000, DIM)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vecs = _clustered(np.random.default_rng(2), 3000)
     store = VectorStore(tmp_path, DIM)
     store.add(np.arange(3000, dtype=np.int64), ["a"] * 3000, np.arange(3000, dtype=np.float64), vecs)
     assert store.index_kind == "ivf"

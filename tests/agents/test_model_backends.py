@@ -196,3 +196,17 @@ async def test_service_runs_a_real_clip_through_each_model_backend(
     assert camera.status == "ended"
     assert camera.scored == camera.sampled >= 139  # every sampled frame was scored, none skipped
     assert all(a.backend == backend and a.semantic for a in alerts)
+    from agents import MomentMemory
+
+    with MomentMemory(tmp_path / "memory") as memory:
+        context = memory.search(kind="context", limit=100)
+        assert context, "scene changes leave context keyframes"
+        assert all(m.thumbnail and Path(m.thumbnail).is_file() for m in context)
+        if backend == "embedding":
+            # The scorer's embeddings went into the memory: text search finds moments.
+            scorer = EmbeddingScorer(EmbeddingSettings(model=str(clip_folder)))
+            found = memory.search_similar(scorer.embed_texts(["a person"])[0], k=3)
+            assert found and all(-1.0 <= s.similarity <= 1.0 for s in found)
+            assert memory.vectors is not None and len(memory.vectors) >= len(context)
+        else:
+            assert not memory.semantic_search
