@@ -89,6 +89,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a config file and print every error with its key path")
     p.add_argument("config", type=Path, help="YAML config file")
 
+    p = sub.add_parser("eval", help="replay annotated videos through the pipeline and measure the alerts")
+    p.add_argument("annotations", nargs="+", type=Path, metavar="ANNOTATION.json", help="one annotation per video")
+    p.add_argument("--scorer", choices=["auto", "activity", "embedding", "gens"], help="scorer backend (default auto)")
+    p.add_argument("--config", "-c", type=Path, help="take scorer, alert and buffer settings from this config")
+    p.add_argument("--threshold", type=float, default=3.0, help="alert threshold 1-5 for every query (default 3)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
     p = sub.add_parser("bench", help="run a shipped benchmark (ingest, ...) and print its figures")
     bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     b = bench.add_parser("ingest", help="the reader against the ffmpeg command line: decode speed and memory")
@@ -323,6 +330,43 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ProgressBar:
+    """A one-line progress bar on stderr, drawn only on a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self._last = ""
+
+    def __call__(self, name: str, fraction: float) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        done = int(width * fraction)
+        line = f"\r{name[:30]:<30} [{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}%"
+        if line != self._last:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            self._last = line
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+            self._last = ""
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate, format_eval
+
+    if not 1.0 <= args.threshold <= 5.0:
+        raise ConfigError(f"--threshold must be between 1 and 5 (GenS's scale), not {args.threshold}")
+    base = read_config_file(args.config) if args.config else {}
+    result = asyncio.run(
+        evaluate(
+            args.annotations, base_config=base, scorer=args.scorer, threshold=args.threshold, progress=_ProgressBar()
+        )
+    )
+    print(json.dumps(result, indent=2) if args.json else format_eval(result))
+    return 0
+
+
 def _progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
@@ -377,6 +421,7 @@ _COMMANDS = {
     "validate": _cmd_validate,
     "bench": _cmd_bench,
     "search": _cmd_search,
+    "eval": _cmd_eval,
 }
 
 
