@@ -59,6 +59,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the service from a config file until stopped (SIGINT/SIGTERM)")
     p.add_argument("--config", "-c", required=True, type=Path, help="YAML config file (see configs/default.yaml)")
     p.add_argument("--memory", type=Path, help="memory folder (overrides memory.path)")
+    p.add_argument("--report", type=Path, help="at exit, write the run's figures (per camera) to this JSON file")
 
     p = sub.add_parser("watch", help="watch one file or URL for some queries and print alerts (no config needed)")
     p.add_argument("source", help="video file path or stream URL (rtsp://, http(s)://, ...)")
@@ -110,6 +111,15 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--queries", type=int, default=300, help="searches to time (default 300)")
     b.add_argument("--no-uniform", action="store_true", help="skip the uniform-random worst case")
     b.add_argument("--work", type=Path, help="folder for the temporary memory (default: the system temp dir)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    b = bench.add_parser(
+        "e2e", help="cameras in real time through the service and a broker: alert latency, CPU, memory"
+    )
+    b.add_argument("--cameras", default="1,4,8,16", help="camera counts to try, in order (default 1,4,8,16)")
+    b.add_argument("--seconds", type=float, default=30.0, help="measured seconds per step (default 30)")
+    b.add_argument("--scorers", default="activity,embedding", help="scorers to run: activity, embedding (default both)")
+    b.add_argument("--work", type=Path, help="folder for the random-weight model (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("search", help="search remembered moments by text, by example image, or by filters")
@@ -243,6 +253,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     service = Service(config, retry=True)
     report = asyncio.run(_run_service(service))
     print(_summary(report, config.memory.path), file=sys.stderr)
+    if args.report is not None:
+        import dataclasses
+
+        args.report.write_text(json.dumps(dataclasses.asdict(report), indent=2))
     return 0
 
 
@@ -385,6 +399,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
         print(json.dumps(report, indent=2) if args.json else membench.format_report(report))
         return 0
+    if args.bench == "e2e":
+        return _bench_e2e(args)
     if args.bench == "ingest":
         if args.file is not None:
             if not args.file.is_file():
@@ -398,6 +414,40 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             clip = ingest.prepare_clip(work, args.seconds, base)
         report = ingest.run_ingest_bench(clip, repeat=args.repeat, progress=_progress)
         print(json.dumps(report, indent=2) if args.json else ingest.format_report(report))
+    return 0
+
+
+def _bench_e2e(args: argparse.Namespace) -> int:
+    from .bench import e2e
+    from .weights import find_weights
+
+    try:
+        steps = [int(x) for x in args.cameras.split(",")]
+    except ValueError:
+        raise ConfigError(f"--cameras: expected numbers like 1,4,8, not {args.cameras!r}") from None
+    clip = _sample_clip()
+    if clip is None:
+        raise FeedwatchError("bench e2e needs the sample clips in ../shared/media beside the checkout")
+    scorers: dict[str, dict[str, Any]] = {}
+    for name in [x.strip() for x in args.scorers.split(",") if x.strip()]:
+        if name == "activity":
+            scorers[name] = {"backend": "activity"}
+        elif name == "embedding":
+            model = "openai/clip-vit-base-patch32"
+            if find_weights(model) is None:
+                folder = (args.work or _cache_dir() / "bench") / "clip-vit-b32-random"
+                if not (folder / "config.json").is_file():
+                    from .scoring.random_init import build_random_clip
+
+                    _progress(f"building a random-weight CLIP ViT-B/32 (real size) in {folder}")
+                    build_random_clip(folder, size="base")
+                model = str(folder)
+                _progress("embedding: CLIP ViT-B/32 at real size with random weights (measures compute only)")
+            scorers[name] = {"backend": "embedding", "embedding": {"model": model}}
+        else:
+            raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding")
+    result = e2e.run_e2e_bench(steps, seconds=args.seconds, clip=clip, scorers=scorers, progress=_progress)
+    print(json.dumps(result, indent=2) if args.json else e2e.format_report(result))
     return 0
 
 

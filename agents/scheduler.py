@@ -42,6 +42,7 @@ class CameraCounters:
     skipped: int = 0
     windows: int = 0
     lag_s: float = 0.0
+    max_lag_s: float = 0.0
     score_s: float = 0.0
 
 
@@ -162,6 +163,7 @@ class Scheduler:
         counters.scored += len(new)
         counters.windows += 1
         counters.lag_s = max(0.0, time.time() - new[-1].wall) if buf.policy is OverflowPolicy.DROP_OLDEST else 0.0
+        counters.max_lag_s = max(counters.max_lag_s, counters.lag_s)
         await buf.mark_consumed(new[-1].seq)
         return True
 

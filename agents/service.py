@@ -55,6 +55,7 @@ class CameraReport:
     scored: int
     skipped: int
     alerts: int
+    max_lag_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -321,6 +322,7 @@ class Service:
                     scored=counters.scored,
                     skipped=counters.skipped,
                     alerts=self._alerts_by_camera.get(cam, 0),
+                    max_lag_s=round(counters.max_lag_s, 3),
                 )
             )
         return report

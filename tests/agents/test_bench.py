@@ -26,3 +26,30 @@ def test_bench_ingest_reports_every_mode_side_by_side(media: Path) -> None:
     assert report["modes"]["full"]["frames_decoded"] == frames
     assert report["modes"]["keyframes"]["frames_decoded"] < frames
     assert report["buffer"]["mb_per_camera_minute"] > 0
+
+
+def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path) -> None:
+    result = run_cli(
+        "bench", "e2e", "--cameras", "2", "--seconds", "12", "--scorers", "activity", "--json", timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["transport"].startswith("rtsp")
+    step = report["steps"][0]
+    assert step["cameras"] == 2 and step["scorer"] == "activity"
+    assert step["frames_sampled"] > 0 and step["cpu_per_camera"] > 0 and step["rss_mb_per_camera"] > 0
+    # The clip's first person walks in at 7 s: with 12 s measured there is an alert per camera.
+    assert step["alerts"] >= 1 and step["latency_p50_s"] is not None
+    assert 0 <= step["latency_p50_s"] < 5
+    assert report["max_realtime_cameras"]["activity"] in (0, 2)
+
+
+def test_bench_memory_reports_its_figures(tmp_path: Path) -> None:
+    result = run_cli("bench", "memory", "--n", "3000", "--dim", "64", "--queries", "50", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for kind in ("clustered", "uniform"):
+        r = report[kind]
+        assert r["n"] == 3000 and r["recall_at_10"] == 1.0  # filtered searches are exact
+        for key in ("add_per_s", "search_p50_ms", "search_p99_ms", "disk_mb", "rss_mb", "reopen_s"):
+            assert r[key] > 0, (kind, key)

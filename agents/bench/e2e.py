@@ -1,0 +1,263 @@
+"""`feedwatch bench e2e`: cameras in real time through the whole service, alerts read off a real broker.
+
+Each camera is the sample clip looped by an ffmpeg publisher into a real RTSP server (rtsp-server-perl,
+UDP) when it is installed, else a file replayed at its own pace. The service runs as its own process
+(`feedwatch run`), so its CPU time and memory are its own; this process is the MQTT subscriber.
+Latency is measured from the wall-clock time of the frame that opened an alert to the moment the
+subscriber receives the alert's ``new`` event. The number of cameras grows step by step; a step holds
+"in real time" when no frame was dropped or skipped and the scheduler never fell more than two seconds
+behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import yaml
+
+from .common import percentile
+
+__all__ = ["run_e2e_bench"]
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+class _Feeds:
+    """The cameras' streams: an RTSP server with one publisher per camera, or paced files."""
+
+    def __init__(self, clip: Path, cameras: int, use_rtsp: bool) -> None:
+        self.clip, self.cameras, self.use_rtsp = clip, cameras, use_rtsp
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.client_port = _free_port()
+        self.source_port = _free_port()
+
+    def __enter__(self) -> _Feeds:
+        if not self.use_rtsp:
+            return self
+        self.procs.append(subprocess.Popen(
+            ["rtsp-server-perl", "-c", str(self.client_port), "-s", str(self.source_port), "-l", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+        _wait_port(self.client_port)
+        _wait_port(self.source_port)
+        for i in range(self.cameras):
+            self.procs.append(subprocess.Popen(
+                ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-c", "copy",
+                 "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam{i}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        time.sleep(1.0)
+        return self
+
+    def url(self, i: int) -> str:
+        return f"rtsp://127.0.0.1:{self.client_port}/cam{i}" if self.use_rtsp else str(self.clip)
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class _Broker:
+    """A mosquitto of the benchmark's own, on a free port."""
+
+    def __init__(self, work: Path) -> None:
+        self.port = _free_port()
+        self.conf = work / "mosquitto.conf"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> _Broker:
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_port(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Path, report_path: Path) -> dict[str, Any]:
+    """Run the service, listen to its events for ``seconds`` once every camera is live, stop it."""
+    latencies: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", broker_port, identifier="bench-subscriber") as client:
+        await client.subscribe("bench/#", qos=1)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agents.cli", "run", "--config", str(cfg_path), "--report", str(report_path),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        live: set[str] = set()
+        start_cpu = start_t = 0.0
+
+        async def listen() -> None:
+            nonlocal start_cpu, start_t
+            async for m in client.messages:
+                topic = str(m.topic)
+                payload = bytes(m.payload) if isinstance(m.payload, (bytes, bytearray)) else b""
+                if topic.endswith("/status"):
+                    if json.loads(payload).get("status") == "live":
+                        live.add(topic)
+                        if len(live) == cameras and not start_t:
+                            start_t, start_cpu = time.monotonic(), _cpu_s(proc.pid)
+                elif topic.endswith("/event") and start_t:
+                    event = json.loads(payload)
+                    if event["type"] == "new":
+                        latencies.append(time.time() - event["start"])
+                if start_t and time.monotonic() - start_t >= seconds:
+                    return
+
+        try:
+            await asyncio.wait_for(listen(), 60 + seconds)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise RuntimeError(f"{cameras} camera(s): not all live within 60 s ({len(live)} were)") from None
+        cpu = _cpu_s(proc.pid) - start_cpu
+        wall = time.monotonic() - start_t
+        rss = _peak_rss_mb(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        if proc.returncode != 0:
+            raise RuntimeError(f"feedwatch run failed: {err.decode()[-800:]}")
+    return {"latencies": latencies, "cpu_s": cpu, "wall_s": wall, "rss_mb": rss}
+
+
+def _step(
+    cameras: int, seconds: float, clip: Path, scorer: dict[str, Any], use_rtsp: bool, work: Path
+) -> dict[str, Any]:
+    with _Broker(work) as broker, _Feeds(clip, cameras, use_rtsp) as feeds:
+        config = {
+            "cameras": [
+                {"id": f"cam{i}", "url": feeds.url(i), **({} if use_rtsp else {"realtime": True, "loop": True})}
+                for i in range(cameras)
+            ],
+            "queries": [{"id": "person", "text": "a person"}],
+            "scorer": scorer,
+            "memory": {"path": str(work / "memory")},
+            "mqtt": {"enabled": True, "port": broker.port, "prefix": "bench"},
+        }
+        cfg_path, report_path = work / "e2e.yaml", work / "report.json"
+        cfg_path.write_text(yaml.safe_dump(config))
+        measured = asyncio.run(_measure(cameras, seconds, broker.port, cfg_path, report_path))
+    report = json.loads(report_path.read_text())
+    cams = report["cameras"]
+    dropped = sum(c["dropped"] for c in cams)
+    skipped = sum(c["skipped"] for c in cams)
+    max_lag = max((c["max_lag_s"] for c in cams), default=0.0)
+    latencies = measured["latencies"]
+    return {
+        "cameras": cameras,
+        "scorer": report["backend"],
+        "seconds": round(measured["wall_s"], 1),
+        "alerts": len(latencies),
+        "latency_p50_s": round(percentile(latencies, 50), 3) if latencies else None,
+        "latency_p95_s": round(percentile(latencies, 95), 3) if latencies else None,
+        "cpu_per_camera": round(measured["cpu_s"] / measured["wall_s"] / cameras, 4),
+        "rss_mb": round(measured["rss_mb"], 1),
+        "rss_mb_per_camera": round(measured["rss_mb"] / cameras, 1),
+        "frames_sampled": sum(c["sampled"] for c in cams),
+        "dropped_frames": dropped,
+        "skipped_frames": skipped,
+        "max_lag_s": max_lag,
+        "realtime": dropped == 0 and skipped == 0 and max_lag <= 2.0,
+    }
+
+
+def run_e2e_bench(
+    steps: list[int],
+    *,
+    seconds: float,
+    clip: Path,
+    scorers: dict[str, dict[str, Any]],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every scorer at every camera count (stopping a scorer at its first step that falls behind)."""
+    use_rtsp = shutil.which("rtsp-server-perl") is not None and shutil.which("ffmpeg") is not None
+    result: dict[str, Any] = {
+        "transport": "rtsp (rtsp-server-perl, UDP)" if use_rtsp else "paced files",
+        "clip": str(clip),
+        "cpu_cores": os.cpu_count(),
+        "steps": [],
+        "max_realtime_cameras": {},
+    }
+    for name, scorer in scorers.items():
+        best = 0
+        for n in steps:
+            if progress:
+                progress(f"{name}: {n} camera(s) for {seconds:g} s")
+            with tempfile.TemporaryDirectory(prefix="feedwatch-e2e-") as work:
+                step = _step(n, seconds, clip, scorer, use_rtsp, Path(work))
+            step["scorer_setting"] = name
+            result["steps"].append(step)
+            if not step["realtime"]:
+                break
+            best = n
+        result["max_realtime_cameras"][name] = best
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"transport: {result['transport']}; {result['cpu_cores']} CPU cores"]
+    lines.append(f"{'scorer':<11}{'cams':>5}{'alerts':>7}{'p50 s':>7}{'p95 s':>7}{'cpu/cam':>8}{'MB/cam':>8}"
+                 f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'realtime':>9}")  # fmt: skip
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for s in result["steps"]:
+        lines.append(
+            f"{s['scorer_setting']:<11}{s['cameras']:>5}{s['alerts']:>7}{f(s['latency_p50_s']):>7}"
+            f"{f(s['latency_p95_s']):>7}{s['cpu_per_camera']:>8.3f}{s['rss_mb_per_camera']:>8.0f}"
+            f"{s['dropped_frames']:>8}{s['skipped_frames']:>8}{s['max_lag_s']:>8.2f}"
+            f"{'yes' if s['realtime'] else 'no':>9}"
+        )
+    for name, n in result["max_realtime_cameras"].items():
+        lines.append(f"{name}: {n} camera(s) in real time in one process")
+    return "\n".join(lines)
