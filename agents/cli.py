@@ -73,7 +73,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threshold", type=float, default=3.0, help="relevance 1-5 at which an alert opens (default 3)")
     p.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
-    p.add_argument("--scorer", choices=["auto", "activity", "embedding", "gens"], help="scorer backend (default: auto)")
+    p.add_argument(
+        "--scorer",
+        choices=["auto", "activity", "embedding", "gens", "cascade", "openai"],
+        help="scorer backend (default: auto)",
+    )
     p.add_argument("--config", "-c", type=Path, help="take scorer, alert, buffer and MQTT settings from this config")
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish alerts to this MQTT broker")
@@ -92,7 +96,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="replay annotated videos through the pipeline and measure the alerts")
     p.add_argument("annotations", nargs="+", type=Path, metavar="ANNOTATION.json", help="one annotation per video")
-    p.add_argument("--scorer", choices=["auto", "activity", "embedding", "gens"], help="scorer backend (default auto)")
+    p.add_argument(
+        "--scorer",
+        choices=["auto", "activity", "embedding", "gens", "cascade", "openai"],
+        help="scorer backend (default auto)",
+    )
     p.add_argument("--config", "-c", type=Path, help="take scorer, alert and buffer settings from this config")
     p.add_argument("--threshold", type=float, default=3.0, help="alert threshold 1-5 for every query (default 3)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -120,6 +128,21 @@ def _build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seconds", type=float, default=30.0, help="measured seconds per step (default 30)")
     b.add_argument("--scorers", default="activity,embedding", help="scorers to run: activity, embedding (default both)")
     b.add_argument("--work", type=Path, help="folder for the random-weight model (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    b = bench.add_parser("scoring", help="frames scored per second, window latency and queue lag of each scorer")
+    b.add_argument(
+        "--backends", default="activity,embedding", help="activity, embedding, gens (default: the first two)"
+    )
+    b.add_argument("--cameras", type=int, default=4, help="cameras in the real-time replay (default 4)")
+    b.add_argument("--seconds", type=float, default=20.0, help="length of the real-time replay (default 20)")
+    b.add_argument("--windows", type=int, default=8, help="windows timed per backend (default 8)")
+    b.add_argument(
+        "--gens-random",
+        action="store_true",
+        help="without GenS weights, build a random-weight Qwen2.5-VL-3B (about 15 GB of RAM and disk) to time",
+    )
+    b.add_argument("--work", type=Path, help="folder for random-weight models (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("search", help="search remembered moments by text, by example image, or by filters")
@@ -401,6 +424,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     if args.bench == "e2e":
         return _bench_e2e(args)
+    if args.bench == "scoring":
+        return _bench_scoring(args)
     if args.bench == "ingest":
         if args.file is not None:
             if not args.file.is_file():
@@ -417,9 +442,63 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedding_for_bench(work: Path | None) -> tuple[str, str]:
+    """The CLIP ViT-B/32 weights to time: real ones from the cache, else random ones of the same shapes."""
+    from .weights import find_weights
+
+    model = "openai/clip-vit-base-patch32"
+    if find_weights(model) is not None:
+        return model, f"real weights ({model})"
+    folder = (work or _cache_dir() / "bench") / "clip-vit-b32-random"
+    if not (folder / "config.json").is_file():
+        from .scoring.random_init import build_random_clip
+
+        _progress(f"building a random-weight CLIP ViT-B/32 (real size) in {folder}")
+        build_random_clip(folder, size="base")
+    return str(folder), "random weights, CLIP ViT-B/32 shapes (compute is real, scores are not)"
+
+
+def _bench_scoring(args: argparse.Namespace) -> int:
+    from .bench import scoring
+    from .weights import find_weights
+
+    clip = _sample_clip()
+    if clip is None:
+        raise FeedwatchError("bench scoring needs the sample clips in ../shared/media beside the checkout")
+    backends: dict[str, tuple[dict[str, Any], str]] = {}
+    for name in [x.strip() for x in args.backends.split(",") if x.strip()]:
+        if name == "activity":
+            backends[name] = ({"backend": "activity"}, "no weights (model-free)")
+        elif name == "embedding":
+            model, weights = _embedding_for_bench(args.work)
+            backends[name] = ({"backend": "embedding", "embedding": {"model": model}}, weights)
+        elif name == "gens":
+            model = "yaolily/GenS-qwen2d5-vl-3b"
+            if find_weights(model) is not None:
+                weights = f"real weights ({model})"
+            elif args.gens_random:
+                folder = (args.work or _cache_dir() / "bench") / "qwen2_5_vl-3b-random"
+                if not (folder / "config.json").is_file():
+                    from .scoring.random_init import build_random_qwen2_5_vl
+
+                    _progress(f"building a random-weight Qwen2.5-VL-3B in {folder} (several minutes)")
+                    build_random_qwen2_5_vl(folder, size="3b")
+                model, weights = str(folder), "random weights, Qwen2.5-VL-3B shapes, 16 new tokens"
+            else:
+                _progress("gens: skipped (no GenS weights here; --gens-random times a random 3B model)")
+                continue
+            backends[name] = ({"backend": "gens", "gens": {"model": model, "max_new_tokens": 16}}, weights)
+        else:
+            raise ConfigError(f"--backends: unknown backend {name!r}; known: activity, embedding, gens")
+    result = scoring.run_scoring_bench(
+        backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds, progress=_progress
+    )
+    print(json.dumps(result, indent=2) if args.json else scoring.format_report(result))
+    return 0
+
+
 def _bench_e2e(args: argparse.Namespace) -> int:
     from .bench import e2e
-    from .weights import find_weights
 
     try:
         steps = [int(x) for x in args.cameras.split(",")]
@@ -433,16 +512,8 @@ def _bench_e2e(args: argparse.Namespace) -> int:
         if name == "activity":
             scorers[name] = {"backend": "activity"}
         elif name == "embedding":
-            model = "openai/clip-vit-base-patch32"
-            if find_weights(model) is None:
-                folder = (args.work or _cache_dir() / "bench") / "clip-vit-b32-random"
-                if not (folder / "config.json").is_file():
-                    from .scoring.random_init import build_random_clip
-
-                    _progress(f"building a random-weight CLIP ViT-B/32 (real size) in {folder}")
-                    build_random_clip(folder, size="base")
-                model = str(folder)
-                _progress("embedding: CLIP ViT-B/32 at real size with random weights (measures compute only)")
+            model, weights = _embedding_for_bench(args.work)
+            _progress(f"embedding: {weights}")
             scorers[name] = {"backend": "embedding", "embedding": {"model": model}}
         else:
             raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding")

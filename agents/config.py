@@ -26,6 +26,7 @@ __all__ = [
     "GensSettings",
     "MemorySettings",
     "MqttConfig",
+    "OpenAIVLMSettings",
     "QAConfig",
     "QueryConfig",
     "ScorerConfig",
@@ -127,19 +128,38 @@ class EmbeddingSettings(_Strict):
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda' or 'cpu'.")
 
 
+class OpenAIVLMSettings(_Strict):
+    """A VLM (GenS or another) behind an OpenAI-compatible chat-completions server."""
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="The server's API root (vLLM, SGLang, llama.cpp, Ollama)."
+    )
+    model: str = Field(default="yaolily/GenS", description="Model name the server knows.")
+    api_key: str | None = Field(default=None, description="Bearer token; use a ${ENV} placeholder.")
+    max_new_tokens: int = Field(default=256, ge=8, le=2048, description="Cap on generated tokens.")
+    max_side: int = Field(default=490, ge=64, le=2048, description="Frames are sent at most this many pixels wide.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one answer.")
+
+
 class ScorerConfig(_Strict):
     """Which backend scores windows against the standing queries, and how windows are cut."""
 
-    backend: Literal["auto", "activity", "embedding", "gens"] = Field(
+    backend: Literal["auto", "activity", "embedding", "gens", "cascade", "openai"] = Field(
         default="auto",
         description="'auto' picks GenS (weights present and a GPU), else embedding (weights present), "
-        "else activity. Naming a backend whose weights are missing is an error.",
+        "else activity. 'cascade' screens with the embedding model and sends windows that stand out to GenS; "
+        "'openai' sends windows to a VLM behind an OpenAI-compatible server. "
+        "Naming a backend whose weights are missing is an error.",
+    )
+    cascade_gate: float = Field(
+        default=2.5, ge=1.0, le=5.0, description="Cascade: embedding score (1-5) a window needs to reach GenS."
     )
     window: int = Field(default=16, ge=1, le=256, description="Frames per scored window.")
     stride: int = Field(default=8, ge=1, le=256, description="New frames between two windows.")
     activity: ActivitySettings = Field(default_factory=ActivitySettings, description="Activity scorer settings.")
     gens: GensSettings = Field(default_factory=GensSettings, description="GenS backend settings.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding settings.")
+    openai: OpenAIVLMSettings = Field(default_factory=OpenAIVLMSettings, description="Remote VLM settings.")
 
     @model_validator(mode="after")
     def _stride_fits(self) -> ScorerConfig:

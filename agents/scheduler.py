@@ -34,6 +34,17 @@ EventHandler = Callable[[Event], Awaitable[None]]
 _KEEP_EMBEDDINGS = 900  # per camera: long enough to outlive any open alert
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """A window cut from one camera's buffer, waiting to be scored."""
+
+    camera: str
+    buf: FrameBuffer
+    window: Window
+    queries: list[Query]
+    skipped: int
+
+
 @dataclass(slots=True)
 class CameraCounters:
     """What the scheduler did for one camera."""
@@ -118,58 +129,71 @@ class Scheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Score until every buffer is closed and consumed, or :meth:`stop` is called."""
+        """Score until every buffer is closed and consumed, or :meth:`stop` is called.
+
+        Each round cuts a window from every camera that has enough new frames and scores them all
+        in one call, so a backend that batches (the embedding model across cameras, GenS across
+        queries) amortises its cost.
+        """
         while not self._stopping:
             self._wake.clear()
-            progressed = False
-            for camera, buf in self.buffers.items():
-                if self._stopping:
-                    break
-                if await self._step(camera, buf):
-                    progressed = True
+            cuts = [cut for camera, buf in self.buffers.items() if (cut := self._cut(camera, buf)) is not None]
+            if cuts:
+                await self._process(cuts)
             if all(b.closed and b.unconsumed() == 0 for b in self.buffers.values()):
                 break
-            if not progressed:
+            if not cuts:
                 await self._wake.wait()
         for policy in self._policies.values():
             for alert in policy.flush(self.scorer.name, self.scorer.semantic):
                 await self.on_alert(alert)
 
-    async def _step(self, camera: str, buf: FrameBuffer) -> bool:
+    def _cut(self, camera: str, buf: FrameBuffer) -> _Cut | None:
+        """The next window of ``camera``, or None when it should wait for more frames."""
         pending = buf.unconsumed()
         if pending == 0 or (pending < self.stride and not buf.closed):
-            return False
-        counters = self.counters[camera]
+            return None
         new = buf.after(buf.consumed_seq, limit=self.stride if self.windowed else self.window)
-        if buf.policy is OverflowPolicy.DROP_OLDEST:
+        skipped = 0
+        if buf.policy is OverflowPolicy.DROP_OLDEST and time.time() - new[0].wall > self.max_lag_s:
+            # Behind on a live feed: score the newest frames, count the rest as skipped.
             newest = buf.latest(1)[0]
-            lag = time.time() - new[0].wall
-            if lag > self.max_lag_s:
-                # Behind on a live feed: score the newest frames, count the rest as skipped.
-                fresh = buf.latest(len(new))
-                counters.skipped += newest.seq - new[-1].seq
-                new = fresh
+            skipped = newest.seq - new[-1].seq
+            new = buf.latest(len(new))
         context = buf.before(new[0].seq, self.window - len(new)) if self.windowed else []
         window = Window(camera, tuple(context + new), new_from=len(context))
         queries = [q for q in self._queries.values() if q.applies_to(camera)]
-        if queries:
-            result = await self._score(window, queries)
-            counters.score_s += result.latency_s
-            await self._feed(camera, window, result, queries)
-        elif self.context is not None:  # nothing to score, but the scene is still worth remembering
-            for frame in window.new_frames:
-                if self.context.observe(frame):
-                    await self.on_alert(ContextKeyframe(frame, None, self.scorer.name))
-        counters.scored += len(new)
-        counters.windows += 1
-        counters.lag_s = max(0.0, time.time() - new[-1].wall) if buf.policy is OverflowPolicy.DROP_OLDEST else 0.0
-        counters.max_lag_s = max(counters.max_lag_s, counters.lag_s)
-        await buf.mark_consumed(new[-1].seq)
-        return True
+        return _Cut(camera, buf, window, queries, skipped)
 
-    async def _score(self, window: Window, queries: list[Query]) -> WindowScores:
+    async def _process(self, cuts: list[_Cut]) -> None:
+        jobs = [(c.window, c.queries) for c in cuts if c.queries]
+        results = iter(await self._score_many(jobs) if jobs else [])
+        for cut in cuts:
+            counters = self.counters[cut.camera]
+            new = cut.window.new_frames
+            if cut.queries:
+                result = next(results)
+                counters.score_s += result.latency_s
+                await self._feed(cut.camera, cut.window, result, cut.queries)
+            elif self.context is not None:  # nothing to score, but the scene is still worth remembering
+                for frame in new:
+                    if self.context.observe(frame):
+                        await self.on_alert(ContextKeyframe(frame, None, self.scorer.name))
+            counters.skipped += cut.skipped
+            counters.scored += len(new)
+            counters.windows += 1
+            live = cut.buf.policy is OverflowPolicy.DROP_OLDEST
+            counters.lag_s = max(0.0, time.time() - new[-1].wall) if live else 0.0
+            counters.max_lag_s = max(counters.max_lag_s, counters.lag_s)
+            await cut.buf.mark_consumed(new[-1].seq)
+
+    async def _score_many(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
         async with self._limiter:
-            return await asyncio.to_thread(self.scorer.score, window, queries)
+            batch = getattr(self.scorer, "score_batch", None)
+            if batch is not None:
+                results: list[WindowScores] = await asyncio.to_thread(batch, jobs)
+                return results
+            return await asyncio.to_thread(lambda: [self.scorer.score(w, q) for w, q in jobs])
 
     def embedding_for(self, camera: str, seq: int) -> NDArray[np.float32] | None:
         """The scorer's embedding of a recent frame, when the backend produces embeddings."""

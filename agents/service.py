@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from streamer import (
     CameraReader,
     CameraStatus,
+    ConfigError,
     FeedwatchError,
     FrameBuffer,
     MqttPublisher,
@@ -106,6 +107,35 @@ class Service:
     def stop(self) -> None:
         """Ask the service to shut down (safe from a signal handler on the loop)."""
         self._stop.set()
+
+    # -- standing queries at run time -----------------------------------------------------------
+
+    def list_queries(self) -> list[Query]:
+        """The standing queries in force now."""
+        return self.scheduler.queries if self.scheduler is not None else _queries(self.config)
+
+    def add_query(self, query: Query) -> None:
+        """Add or replace a standing query; it applies from the next scored window."""
+        unknown = [c for c in query.cameras if c not in self.readers]
+        if unknown:
+            raise ConfigError(f"query {query.id!r} names unknown camera(s) {unknown}; known: {sorted(self.readers)}")
+        if self.scheduler is None:
+            raise ConfigError("the service is not running yet")
+        self.scheduler.add_query(query)
+        if self._mqtt is not None:
+            for cam in self.readers:
+                if query.applies_to(cam):
+                    self._mqtt.query_state(cam, query.id, False)
+        log.info("standing query %s added: %r", query.id, query.text)
+
+    async def remove_query(self, query_id: str) -> bool:
+        """Remove a standing query, ending its open alerts; False when there was no such query."""
+        if self.scheduler is None:
+            return False
+        removed = await self.scheduler.remove_query(query_id)
+        if removed:
+            log.info("standing query %s removed", query_id)
+        return removed
 
     def _make_scorer(self) -> Scorer:
         if self._scorer is not None:

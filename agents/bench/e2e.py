@@ -12,6 +12,7 @@ behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -134,6 +135,7 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         live: set[str] = set()
+        all_live = asyncio.Event()
         start_cpu = start_t = 0.0
 
         async def listen() -> None:
@@ -146,19 +148,22 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
                         live.add(topic)
                         if len(live) == cameras and not start_t:
                             start_t, start_cpu = time.monotonic(), _cpu_s(proc.pid)
+                            all_live.set()
                 elif topic.endswith("/event") and start_t:
                     event = json.loads(payload)
                     if event["type"] == "new":
                         latencies.append(time.time() - event["start"])
-                if start_t and time.monotonic() - start_t >= seconds:
-                    return
 
-        try:
-            await asyncio.wait_for(listen(), 60 + seconds)
-        except TimeoutError:
+        listener = asyncio.create_task(listen())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_live.wait(), 60)
+        if not start_t:
+            listener.cancel()
             proc.kill()
             await proc.wait()
-            raise RuntimeError(f"{cameras} camera(s): not all live within 60 s ({len(live)} were)") from None
+            raise RuntimeError(f"{cameras} camera(s): not all live within 60 s ({len(live)} were)")
+        await asyncio.sleep(seconds)  # measure: events keep arriving in the listener meanwhile
+        listener.cancel()
         cpu = _cpu_s(proc.pid) - start_cpu
         wall = time.monotonic() - start_t
         rss = _peak_rss_mb(proc.pid)

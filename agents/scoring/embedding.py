@@ -27,6 +27,8 @@ __all__ = ["Baseline", "EmbeddingScorer"]
 
 log = logging.getLogger(__name__)
 
+_BATCH = 64  # images per forward pass
+
 
 class Baseline:
     """A rolling robust baseline (median and MAD) of one camera's similarity to one query."""
@@ -121,12 +123,32 @@ class EmbeddingScorer:
         return cached
 
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
+        return self.score_batch([(window, queries)])[0]
+
+    def score_batch(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
+        """Score windows of several cameras with one pass of the image tower over all their new frames."""
         t0 = time.perf_counter()
-        new = window.new_frames
+        images = [f.image for window, _ in jobs for f in window.new_frames]
         try:
-            embeds = self.embed_images([f.image for f in new])
+            embeds = (
+                np.concatenate([self.embed_images(images[i : i + _BATCH]) for i in range(0, len(images), _BATCH)])
+                if images
+                else np.empty((0, self.dim), np.float32)
+            )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"embedding: inference failed: {exc}") from exc
+        share = (time.perf_counter() - t0) / max(1, len(jobs))
+        out, offset = [], 0
+        for window, queries in jobs:
+            n = len(window.new_frames)
+            out.append(self._calibrate(window, queries, embeds[offset : offset + n], share))
+            offset += n
+        return out
+
+    def _calibrate(
+        self, window: Window, queries: list[Query], embeds: NDArray[np.float32], latency_s: float
+    ) -> WindowScores:
+        t0 = time.perf_counter()
         scores: dict[str, NDArray[np.float32]] = {}
         for query in queries:
             sims = embeds @ self.text_embedding(query.text)
@@ -138,7 +160,7 @@ class EmbeddingScorer:
         full = np.zeros((len(window.frames), embeds.shape[1]), dtype=np.float32)
         full[window.new_from :] = embeds
         return WindowScores(
-            window, self.name, scores, semantic=True, latency_s=time.perf_counter() - t0, embeddings=full
+            window, self.name, scores, semantic=True, latency_s=latency_s + time.perf_counter() - t0, embeddings=full
         )
 
 

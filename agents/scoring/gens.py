@@ -108,34 +108,44 @@ class GensScorer:
     # -- scoring ------------------------------------------------------------------------------
 
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
+        """Every query of a window in one batched generate call (the frames are encoded per row)."""
         t0 = time.perf_counter()
+        answers = self.generate_batch(window, [q.text for q in queries])
+        offsets = self._offsets(window)
         scores: dict[str, NDArray[np.float32]] = {}
-        for query in queries:
-            text = self.generate(window, query.text)
-            prompt_offsets = self._offsets(window)
-            scores[query.id] = scores_for_offsets(parse_entries(text), prompt_offsets)
+        for query, text in zip(queries, answers, strict=True):
+            scores[query.id] = scores_for_offsets(parse_entries(text), offsets)
             log.debug("GenS on %s for %r: %s", window.camera, query.text, text)
         return WindowScores(window, self.name, scores, semantic=True, latency_s=time.perf_counter() - t0)
 
     def generate(self, window: Window, question: str) -> str:
         """GenS's raw answer for one window and question (greedy, capped)."""
-        prompt = self._qwen_inputs(window, question) if self.layout == "qwen" else self._aria_inputs(window, question)
+        return self.generate_batch(window, [question])[0]
+
+    def generate_batch(self, window: Window, questions: list[str]) -> list[str]:
+        """GenS's raw answers for one window and several questions, left-padded into one batch."""
         torch = self._torch
-        inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in prompt.inputs.items()}
-        if "pixel_values_videos" in inputs:
-            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(torch_dtype(self.device))
+        prompts = [
+            self._qwen_inputs(window, q) if self.layout == "qwen" else self._aria_inputs(window, q) for q in questions
+        ]
+        inputs = _collate([p.inputs for p in prompts], self._pad_id())
+        inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        for key in ("pixel_values_videos", "pixel_values"):
+            if key in inputs:
+                inputs[key] = inputs[key].to(torch_dtype(self.device))
         try:
             with torch.inference_mode():
                 out = self.model.generate(
-                    **inputs,
-                    max_new_tokens=self.settings.max_new_tokens,
-                    do_sample=False,
-                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                    **inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False, pad_token_id=self._pad_id()
                 )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"GenS generation failed: {exc}") from exc
-        new = out[0, inputs["input_ids"].shape[1] :]
-        return str(self.tokenizer.decode(new, skip_special_tokens=True))
+        start = inputs["input_ids"].shape[1]
+        return [str(self.tokenizer.decode(row[start:], skip_special_tokens=True)) for row in out]
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
     def _offsets(self, window: Window) -> list[float]:
         if self.layout == "qwen":
@@ -208,6 +218,30 @@ class GensScorer:
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(torch_dtype(self.device))
         return _Prompt(inputs, self._offsets(window))
+
+
+def _collate(rows: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    """Left-pad token rows to one length and stack the vision tensors of every row."""
+    import torch
+
+    if len(rows) == 1:
+        return dict(rows[0])
+    width = max(int(r["input_ids"].shape[1]) for r in rows)
+    out: dict[str, Any] = {}
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
+        if key not in rows[0]:
+            continue
+        fill = pad_id if key == "input_ids" else 0
+        padded = []
+        for r in rows:
+            t = r[key]
+            pad = torch.full((1, width - t.shape[1]), fill, dtype=t.dtype)
+            padded.append(torch.cat([pad, t], dim=1))
+        out[key] = torch.cat(padded, dim=0)
+    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "pixel_mask"):
+        if key in rows[0]:
+            out[key] = torch.cat([r[key] for r in rows], dim=0)
+    return out
 
 
 def qwen_video_patches(

@@ -21,8 +21,10 @@ BACKENDS: dict[str, str] = {
     "activity": "agents.scoring.activity:ActivityScorer",
     "embedding": "agents.scoring.embedding:EmbeddingScorer",
     "gens": "agents.scoring.gens:GensScorer",
+    "cascade": "agents.scoring.cascade:CascadeScorer",
+    "openai": "agents.scoring.openai_vlm:OpenAIVLMScorer",
 }
-_NEEDS_MODELS = frozenset({"embedding", "gens"})
+_NEEDS_MODELS = frozenset({"embedding", "gens", "cascade"})
 
 
 def _model_of(config: ScorerConfig, backend: str) -> str:
@@ -37,14 +39,16 @@ def resolve_backend(config: ScorerConfig) -> tuple[str, str]:
     """Pick the backend to run and say why. Only ``auto`` falls back; a named backend must be usable."""
     if config.backend != "auto":
         backend = config.backend
-        if backend in _NEEDS_MODELS:
-            model = _model_of(config, backend)
+        for needed in ("embedding", "gens") if backend == "cascade" else (backend,):
+            if needed not in _NEEDS_MODELS:
+                continue
+            model = _model_of(config, needed)
             if find_weights(model) is None:
                 raise ModelError(
                     f"scorer backend {backend!r}: no weights for {model!r}; looked in "
                     + " and ".join(weight_locations(model))
                     + ". Put the weights there (or set scorer."
-                    + backend
+                    + needed
                     + ".model to a local folder), or use backend 'auto' or 'activity'."
                 )
             if not _models_installed():
@@ -73,6 +77,12 @@ def create_scorer(config: ScorerConfig, backend: str | None = None) -> Scorer:
     except ImportError as exc:
         raise ModelError(f"scorer backend {name!r} cannot be imported: {exc}") from exc
     cls: Any = getattr(module, cls_name)
-    settings = {"activity": config.activity, "gens": config.gens, "embedding": config.embedding}[name]
+    settings = {
+        "activity": config.activity,
+        "gens": config.gens,
+        "embedding": config.embedding,
+        "cascade": config,
+        "openai": config.openai,
+    }[name]
     scorer: Scorer = cls(settings)
     return scorer

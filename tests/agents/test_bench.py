@@ -53,3 +53,15 @@ def test_bench_memory_reports_its_figures(tmp_path: Path) -> None:
         assert r["n"] == 3000 and r["recall_at_10"] == 1.0  # filtered searches are exact
         for key in ("add_per_s", "search_p50_ms", "search_p99_ms", "disk_mb", "rss_mb", "reopen_s"):
             assert r[key] > 0, (kind, key)
+
+
+def test_bench_scoring_reports_throughput_and_queue_lag(media: Path) -> None:
+    result = run_cli(
+        "bench", "scoring", "--backends", "activity", "--cameras", "2", "--seconds", "4", "--windows", "2", "--json",
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)["backends"]["activity"]
+    assert entry["frames_per_s"] > 0 and entry["window_latency_p50_s"] >= 0
+    replay = entry["replay"]
+    assert replay["cameras"] == 2 and replay["scored_frames"] > 0 and replay["queue_lag_s"] >= 0

@@ -210,3 +210,61 @@ async def test_service_runs_a_real_clip_through_each_model_backend(
             assert memory.vectors is not None and len(memory.vectors) >= len(context)
         else:
             assert not memory.semantic_search
+
+
+def test_cascade_sends_only_windows_over_the_gate_to_gens(qwen_folder: Path, clip_folder: Path) -> None:
+    from agents.scoring.cascade import CascadeScorer
+
+    def make(gate: float) -> CascadeScorer:
+        return CascadeScorer(
+            ScorerConfig(
+                backend="cascade",
+                cascade_gate=gate,
+                gens=GensSettings(model=str(qwen_folder), max_new_tokens=8),
+                embedding=EmbeddingSettings(model=str(clip_folder)),
+            )
+        )
+
+    closed = make(5.0)  # nothing a random model says reaches 5 against its own baseline in 8 frames
+    result = closed.score(_window(8), [Query("p", "a person")])
+    assert closed.passed == 0 and closed.windows == 1
+    assert result.backend == "cascade" and float(result.scores["p"].max()) < 5.0
+    assert result.embeddings is not None
+    open_gate = make(1.0)  # everything passes
+    result = open_gate.score(_window(8), [Query("p", "a person")])
+    assert open_gate.passed == 1
+    assert result.scores["p"].shape == (8,)
+
+
+def test_gens_batches_queries_into_one_generate(qwen_folder: Path) -> None:
+    scorer = GensScorer(GensSettings(model=str(qwen_folder), max_new_tokens=6))
+    calls = 0
+    generate = scorer.model.generate
+
+    def counting_generate(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return generate(*args, **kwargs)
+
+    scorer.model.generate = counting_generate
+    answers = scorer.generate_batch(_window(6), ["a person", "a red car parked in the driveway", "a dog"])
+    assert calls == 1 and len(answers) == 3 and all(isinstance(a, str) for a in answers)
+    result = scorer.score(_window(6), [Query("a", "a person"), Query("b", "a dog")])
+    assert calls == 2 and set(result.scores) == {"a", "b"}
+
+
+def test_embedding_batches_cameras_into_one_pass(clip_folder: Path) -> None:
+    scorer = EmbeddingScorer(EmbeddingSettings(model=str(clip_folder)))
+    passes = 0
+    embed = scorer.embed_images
+
+    def counting(images: list[np.ndarray]) -> np.ndarray:
+        nonlocal passes
+        passes += 1
+        return embed(images)
+
+    scorer.embed_images = counting  # type: ignore[method-assign]
+    windows = [Window(cam, _window(4).frames) for cam in ("a", "b", "c")]
+    results = scorer.score_batch([(w, [Query("p", "a person")]) for w in windows])
+    assert passes == 1 and [r.window.camera for r in results] == ["a", "b", "c"]
+    assert all(r.embeddings is not None and r.embeddings.shape == (4, 16) for r in results)

@@ -68,3 +68,57 @@ async def test_moments_are_remembered_and_answerable(media: Path, tmp_path: Path
     assert all("a person" in c.queries.values() for c in answer.citations)
     assert "No answering model is configured" in answer.text
     assert "Semantic search needs an embedding model" in answer.text
+
+
+async def test_standing_queries_change_at_run_time() -> None:
+    import asyncio
+
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from agents.config import AlertSettings
+    from agents.scheduler import Scheduler
+    from agents.scoring import Query
+    from agents.scoring.activity import ActivityScorer
+    from streamer import Frame, FrameBuffer, OverflowPolicy
+
+    buf = FrameBuffer("lobby", max_seconds=600, max_bytes=10**9, policy=OverflowPolicy.BLOCK)
+    events: list[Alert] = []
+
+    async def collect(alert: object) -> None:
+        if isinstance(alert, Alert):
+            events.append(alert)
+
+    scheduler = Scheduler(ActivityScorer(), {"lobby": buf}, [Query("person", "a person")], AlertSettings(), collect)
+    task = asyncio.create_task(scheduler.run())
+    rng = np.random.default_rng(0)
+    background = rng.integers(90, 110, (126, 224, 3), dtype=np.uint8)
+    busy = background.copy()
+    busy[20:100, 60:160] = 250  # someone in view
+    seq = 0
+
+    async def feed(image: NDArray[np.uint8], n: int) -> None:
+        nonlocal seq
+        for _ in range(n):
+            await buf.put(Frame("lobby", seq, float(seq), 1000.0 + seq, image))
+            scheduler.notify()
+            seq += 1
+        while buf.consumed_seq < seq - 1:
+            await asyncio.sleep(0.01)
+
+    await feed(background, 10)
+    await feed(busy, 10)
+    assert [(a.query_id, a.kind) for a in events] == [("person", AlertKind.NEW)]
+    scheduler.add_query(Query("visitor", "a visitor"))
+    await feed(background, 10)
+    await feed(busy, 10)
+    assert await scheduler.remove_query("person")  # its open alert is ended, not dropped
+    assert not await scheduler.remove_query("person")
+    await buf.close()
+    scheduler.notify()
+    await asyncio.wait_for(task, 5)
+    person = [a.kind for a in events if a.query_id == "person"]
+    visitor = [a for a in events if a.query_id == "visitor"]
+    assert person == [AlertKind.NEW, AlertKind.END, AlertKind.NEW, AlertKind.END]
+    assert [a.kind for a in visitor] == [AlertKind.NEW, AlertKind.END]
+    assert visitor[0].start_pts == 30.0  # from its first window on, not before

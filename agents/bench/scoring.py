@@ -1,0 +1,134 @@
+"""`feedwatch bench scoring`: how fast each scorer that can run here scores, and whether it keeps up.
+
+Throughput and per-window latency are measured on real frames (the sample clip at 1 fps), with every
+backend at its real architecture and size: real weights when they are in the cache, else random weights
+of the same shapes, which cost the same compute (the report says which). ``queue_lag_s`` comes from a
+real-time replay of several cameras at once through the service: how far behind the newest frame the
+scheduler was when it scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from streamer import Frame, FrameDecoder, SourceOptions, Window
+
+from ..config import ScorerConfig, validate_config
+from ..scoring import Query, Scorer, create_scorer
+from ..service import Service
+from .common import percentile
+
+__all__ = ["run_scoring_bench"]
+
+_QUERIES = [Query("person", "a person"), Query("door", "a person opens the door")]
+
+
+def _frames(clip: Path, size: int, n: int) -> list[Frame]:
+    decoder = FrameDecoder("bench", str(clip), SourceOptions(sample_fps=1.0, analysis_size=size, snapshot_size=0))
+    out = []
+    for frame in decoder.frames(threading.Event()):
+        out.append(frame)
+        if len(out) == n:
+            break
+    return out
+
+
+def _throughput(scorer: Scorer, clip: Path, windows: int, window: int) -> dict[str, Any]:
+    frames = _frames(clip, scorer.input_size, windows * window + 1)
+    latencies = []
+    scored = 0
+    t0 = time.perf_counter()
+    for i in range(windows):
+        chunk = tuple(frames[i * window : (i + 1) * window])
+        if not chunk:
+            break
+        t = time.perf_counter()
+        scorer.score(Window("bench", chunk), _QUERIES)
+        latencies.append(time.perf_counter() - t)
+        scored += len(chunk)
+    wall = time.perf_counter() - t0
+    return {
+        "frames_per_s": round(scored / wall, 2),
+        "window_frames": window,
+        "queries_per_window": len(_QUERIES),
+        "window_latency_p50_s": round(percentile(latencies, 50), 4),
+        "window_latency_p95_s": round(percentile(latencies, 95), 4),
+    }
+
+
+async def _replay_lag(scorer_cfg: dict[str, Any], clip: Path, cameras: int, seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="feedwatch-bench-scoring-") as memory:
+        config = validate_config(
+            {
+                "cameras": [
+                    {"id": f"cam{i}", "url": str(clip), "realtime": True, "loop": True} for i in range(cameras)
+                ],
+                "queries": [{"id": q.id, "text": q.text} for q in _QUERIES],
+                "scorer": scorer_cfg,
+                "memory": {"path": memory},
+            }
+        )
+        service = Service(config, retry=True)
+        task = asyncio.create_task(service.run())
+        await asyncio.sleep(seconds)
+        lags = [c.max_lag_s for c in service.scheduler.counters.values()] if service.scheduler else []
+        skipped = sum(c.skipped for c in service.scheduler.counters.values()) if service.scheduler else 0
+        service.stop()
+        report = await task
+    return {
+        "cameras": cameras,
+        "seconds": seconds,
+        "queue_lag_s": round(max(lags, default=0.0), 3),
+        "skipped_frames": skipped,
+        "scored_frames": sum(c.scored for c in report.cameras),
+    }
+
+
+def run_scoring_bench(
+    backends: dict[str, tuple[dict[str, Any], str]],
+    *,
+    clip: Path,
+    windows: int = 8,
+    cameras: int = 4,
+    seconds: float = 20.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """``backends`` maps a name to (scorer config, what its weights are)."""
+    result: dict[str, Any] = {"clip": str(clip), "backends": {}}
+    for name, (cfg, weights) in backends.items():
+        if progress:
+            progress(f"{name}: loading ({weights})")
+        config = ScorerConfig.model_validate(cfg)
+        scorer = create_scorer(config, config.backend)
+        try:
+            window = config.window if getattr(scorer, "windowed", True) else 16
+            if progress:
+                progress(f"{name}: scoring {windows} windows of {window} frames")
+            entry = _throughput(scorer, clip, windows, window)
+        finally:
+            scorer.close()
+        if progress:
+            progress(f"{name}: real-time replay of {cameras} cameras for {seconds:g} s")
+        entry["weights"] = weights
+        entry["replay"] = asyncio.run(_replay_lag(cfg, clip, cameras, seconds))
+        result["backends"][name] = entry
+    return result
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"{'backend':<11}{'frames/s':>10}{'window':>8}{'p50 s':>8}{'p95 s':>8}{'cams':>6}{'queue lag s':>12}"
+             f"{'skipped':>9}  weights"]  # fmt: skip
+    for name, e in result["backends"].items():
+        r = e["replay"]
+        lines.append(
+            f"{name:<11}{e['frames_per_s']:>10.1f}{e['window_frames']:>8}{e['window_latency_p50_s']:>8.3f}"
+            f"{e['window_latency_p95_s']:>8.3f}{r['cameras']:>6}{r['queue_lag_s']:>12.2f}{r['skipped_frames']:>9}"
+            f"  {e['weights']}"
+        )
+    return "\n".join(lines)
