@@ -20,6 +20,7 @@ from streamer import (
     ConfigError,
     FeedwatchError,
     FrameBuffer,
+    MemoryStoreError,
     MqttPublisher,
     MqttSettings,
     OverflowPolicy,
@@ -258,9 +259,17 @@ class Service:
     async def _output(self) -> None:
         while (event := await self._outbox.get()) is not None:
             if isinstance(event, ContextKeyframe):
-                await asyncio.to_thread(self._remember_context, event)
+                try:
+                    await asyncio.to_thread(self._remember_context, event)
+                except MemoryStoreError as exc:
+                    log.error("memory: context keyframe of %s not stored: %s", event.frame.camera, exc)
                 continue
-            alert = await asyncio.to_thread(self._remember, event)
+            try:
+                alert = await asyncio.to_thread(self._remember, event)
+            except MemoryStoreError as exc:
+                # The alert still goes out (without its snapshot path); the memory says what failed.
+                log.error("memory: alert %s of %s not stored: %s", event.id, event.camera, exc)
+                alert = event
             self._alerts += alert.kind is AlertKind.NEW
             if alert.kind is AlertKind.NEW:
                 self._alerts_by_camera[alert.camera] = self._alerts_by_camera.get(alert.camera, 0) + 1

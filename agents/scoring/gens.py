@@ -209,15 +209,23 @@ class GensScorer:
             img = Image.fromarray(f.image)
             img.thumbnail((_ARIA_MAX_SIDE, _ARIA_MAX_SIDE))
             images.append(img)
-        token = getattr(self.processor, "image_token", "<|img|>")
-        frames_text = "".join(f"[{i}]{token}" for i in range(len(images)))
-        text = f"{frames_text}Question: {question}\n{GENS_INSTRUCTION}"
-        chat = f"<|im_start|>user\n{text}<|im_end|>\n<|im_start|>assistant\n"
+        text = f"Question: {question}\n{GENS_INSTRUCTION}"
+        content: list[dict[str, str]] = []
+        for i in range(len(images)):
+            content += [{"type": "text", "text": f"[{i}]"}, {"type": "image"}]
+        content.append({"type": "text", "text": text})
+        if getattr(self.processor, "chat_template", None):
+            chat = str(
+                self.processor.apply_chat_template(
+                    [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+                )
+            )
+        else:
+            token = getattr(self.processor, "image_token", "<|img|>")
+            frames = "".join(f"[{i}]{token}" for i in range(len(images)))
+            chat = f"<|im_start|>user\n{frames}{text}<|im_end|>\n<|im_start|>assistant\n"
         batch = self.processor(text=chat, images=images, return_tensors="pt")
-        inputs = dict(batch)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(torch_dtype(self.device))
-        return _Prompt(inputs, self._offsets(window))
+        return _Prompt(dict(batch), self._offsets(window))
 
 
 def _collate(rows: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QWEN_SPECIAL_TOKENS", "build_random_clip", "build_random_qwen2_5_vl"]
+__all__ = ["QWEN_SPECIAL_TOKENS", "build_random_aria", "build_random_clip", "build_random_qwen2_5_vl"]
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -165,4 +165,45 @@ def build_random_clip(folder: str | Path, *, size: str = "tiny", seed: int = 0) 
     pil.CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side}).save_pretrained(
         out
     )
+    return out
+
+
+def build_random_aria(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random Aria checkpoint (the layout of the Aria-based GenS) with its processor."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tf: Any = importlib.import_module("transformers")
+    aria: Any = importlib.import_module("transformers.models.aria.image_processing_pil_aria")
+    out = Path(folder)
+    specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<|img|>", "<pad>"]
+    wl = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    wl.pre_tokenizer = pre_tokenizers.Whitespace()
+    wl.train_from_iterator(_CORPUS * 5, trainers.WordLevelTrainer(special_tokens=specials))
+    tok = tf.PreTrainedTokenizerFast(
+        tokenizer_object=wl,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        extra_special_tokens={"image_token": "<|img|>"},
+    )
+    image_processor = aria.AriaImageProcessorPil(max_image_size=490, min_image_size=336)
+    processor = tf.AriaProcessor(image_processor=image_processor, tokenizer=tok, size_conversion={490: 128, 980: 256})
+    processor.save_pretrained(out)
+    image_id = tok.convert_tokens_to_ids("<|img|>")
+    config = tf.AriaConfig(
+        vision_config={
+            "model_type": "idefics3_vision", "image_size": 490, "patch_size": 14, "hidden_size": 32,
+            "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+        },
+        text_config={
+            "vocab_size": len(tok), "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "moe_num_experts": 2, "moe_topk": 1,
+            "moe_num_shared_experts": 1, "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id,
+        },
+        projector_patch_to_query_dict={1225: 128, 4900: 256},
+        image_token_index=image_id,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    tf.AriaForConditionalGeneration(config).save_pretrained(out)
     return out

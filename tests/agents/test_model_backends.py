@@ -237,7 +237,7 @@ def test_cascade_sends_only_windows_over_the_gate_to_gens(qwen_folder: Path, cli
 
 
 def test_gens_batches_queries_into_one_generate(qwen_folder: Path) -> None:
-    scorer = GensScorer(GensSettings(model=str(qwen_folder), max_new_tokens=6))
+    scorer = GensScorer(GensSettings(model=str(qwen_folder), max_new_tokens=8))
     calls = 0
     generate = scorer.model.generate
 
@@ -268,3 +268,33 @@ def test_embedding_batches_cameras_into_one_pass(clip_folder: Path) -> None:
     results = scorer.score_batch([(w, [Query("p", "a person")]) for w in windows])
     assert passes == 1 and [r.window.camera for r in results] == ["a", "b", "c"]
     assert all(r.embeddings is not None and r.embeddings.shape == (4, 16) for r in results)
+
+
+@pytest.mark.slow
+def test_search_cli_by_text_image_and_filters(clip_folder: Path, tmp_path: Path, media: Path) -> None:
+    import json
+
+    from tests.helpers import PERSON_CLIP, run_cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text(f"scorer:\n  backend: embedding\n  embedding:\n    model: {clip_folder}\n")
+    memory = tmp_path / "memory"
+    watched = run_cli(
+        "watch", str(PERSON_CLIP), "-q", "a person", "--config", str(config), "--memory", str(memory), "--json"
+    )
+    assert watched.returncode == 0, watched.stderr
+    by_filter = run_cli("search", "--memory", str(memory), "--json", "--limit", "50")
+    assert by_filter.returncode == 0, by_filter.stderr
+    moments = json.loads(by_filter.stdout)
+    assert moments and {m["kind"] for m in moments} <= {"alert", "context"}
+    by_text = run_cli("search", "a person", "--memory", str(memory), "--config", str(config), "--json")
+    assert by_text.returncode == 0, by_text.stderr
+    found = json.loads(by_text.stdout)
+    assert found and all("similarity" in r for r in found)
+    picture = next(m["thumbnail"] for m in moments if m["thumbnail"])
+    by_image = run_cli("search", "--image", picture, "--memory", str(memory), "--config", str(config), "--json")
+    assert by_image.returncode == 0, by_image.stderr
+    best = json.loads(by_image.stdout)[0]
+    assert best["thumbnail"] == picture and best["similarity"] == pytest.approx(1.0, abs=1e-3)
+    missing = run_cli("search", "--image", str(tmp_path / "none.jpg"), "--memory", str(memory), "--config", str(config))
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
