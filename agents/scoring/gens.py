@@ -224,7 +224,7 @@ class GensScorer:
             token = getattr(self.processor, "image_token", "<|img|>")
             frames = "".join(f"[{i}]{token}" for i in range(len(images)))
             chat = f"<|im_start|>user\n{frames}{text}<|im_end|>\n<|im_start|>assistant\n"
-        batch = self.processor(text=chat, images=images, return_tensors="pt")
+        batch = self.processor(text=chat, images=images, return_tensors="pt", max_image_size=_ARIA_MAX_SIDE)
         return _Prompt(dict(batch), self._offsets(window))
 
 

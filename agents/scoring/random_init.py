@@ -171,17 +171,13 @@ def build_random_clip(folder: str | Path, *, size: str = "tiny", seed: int = 0) 
 def build_random_aria(folder: str | Path, *, seed: int = 0) -> Path:
     """Write a tiny random Aria checkpoint (the layout of the Aria-based GenS) with its processor."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tf: Any = importlib.import_module("transformers")
     aria: Any = importlib.import_module("transformers.models.aria.image_processing_pil_aria")
     out = Path(folder)
     specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<|img|>", "<pad>"]
-    wl = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    wl.pre_tokenizer = pre_tokenizers.Whitespace()
-    wl.train_from_iterator(_CORPUS * 5, trainers.WordLevelTrainer(special_tokens=specials))
     tok = tf.PreTrainedTokenizerFast(
-        tokenizer_object=wl,
+        tokenizer_object=_byte_bpe(400, specials),
         unk_token="<unk>",
         pad_token="<pad>",
         eos_token="<|im_end|>",

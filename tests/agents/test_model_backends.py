@@ -298,3 +298,28 @@ def test_search_cli_by_text_image_and_filters(clip_folder: Path, tmp_path: Path,
     assert best["thumbnail"] == picture and best["similarity"] == pytest.approx(1.0, abs=1e-3)
     missing = run_cli("search", "--image", str(tmp_path / "none.jpg"), "--memory", str(memory), "--config", str(config))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def aria_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from agents.scoring.random_init import build_random_aria
+
+    return build_random_aria(tmp_path_factory.mktemp("aria"))
+
+
+def test_gens_aria_layout_indexes_each_frame(aria_folder: Path) -> None:
+    scorer = GensScorer(GensSettings(model=str(aria_folder), max_new_tokens=8))
+    assert scorer.layout == "aria" and scorer.input_size == 490
+    window = _window(3)
+    prompt = scorer._aria_inputs(window, "a person")
+    ids = prompt.inputs["input_ids"][0]
+    image_id = scorer.model.config.image_token_index
+    assert int((ids == image_id).sum()) == 3 * 128  # each frame became its 128 image tokens
+    text = scorer.tokenizer.decode(ids[ids != image_id])
+    for i in range(3):
+        assert f"[{i}]" in text.replace(" ", "")
+    assert "Question" in text
+    result = scorer.score(window, [Query("p", "a person"), Query("c", "a car")])
+    assert set(result.scores) == {"p", "c"} and result.scores["p"].shape == (3,)
+    assert np.all((result.scores["p"] >= 1) & (result.scores["p"] <= 5))
+    scorer.close()
