@@ -314,6 +314,11 @@ class MomentMemory:
                 Path(thumb).unlink(missing_ok=True)
         return int(cur.rowcount)
 
+    def cameras(self) -> list[str]:
+        """The cameras that have moments here."""
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT DISTINCT camera FROM moments ORDER BY camera")]
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM moments").fetchone()[0])
@@ -343,26 +348,16 @@ class MomentMemory:
         camera: str | None, since: float | None, until: float | None, query_id: str | None,
         min_score: float | None, kind: str | None,
     ) -> tuple[list[str], list[object]]:  # fmt: skip
-        where: list[str] = []
-        args: list[object] = []
-        if camera is not None:
-            where.append("m.camera = ?")
-            args.append(camera)
-        if since is not None:
-            where.append("m.end_wall >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("m.start_wall <= ?")
-            args.append(until)
-        if query_id is not None:
-            where.append("m.id IN (SELECT moment_id FROM moment_queries WHERE query_id = ?)")
-            args.append(query_id)
-        if min_score is not None:
-            where.append("m.peak >= ?")
-            args.append(min_score)
-        if kind is not None:
-            where.append("m.kind = ?")
-            args.append(kind)
+        clauses: list[tuple[object, str]] = [
+            (camera, "m.camera = ?"),
+            (since, "m.end_wall >= ?"),
+            (until, "m.start_wall <= ?"),
+            (query_id, "m.id IN (SELECT moment_id FROM moment_queries WHERE query_id = ?)"),
+            (min_score, "m.peak >= ?"),
+            (kind, "m.kind = ?"),
+        ]
+        where = [clause for value, clause in clauses if value is not None]
+        args = [value for value, _ in clauses if value is not None]
         return where, args
 
     def search_similar(

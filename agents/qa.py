@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .memory import Moment, MomentMemory
+from .timeparse import QuestionFilter, parse_question
 
 __all__ = ["Answer", "Citation", "answer_question"]
 
@@ -98,15 +99,26 @@ class Answer:
     backend: str
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    filters: dict[str, str | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
             "question": self.question,
+            "filters": self.filters,
             "answer": self.text,
             "backend": self.backend,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
+
+
+def _scope(asked: QuestionFilter) -> str:
+    parts = []
+    if asked.camera:
+        parts.append(f" on {asked.camera}")
+    if asked.since and asked.until:
+        parts.append(f" between {asked.since:%Y-%m-%d %H:%M} and {asked.until:%Y-%m-%d %H:%M}")
+    return "".join(parts)
 
 
 def _iso(ts: float) -> str:
@@ -122,12 +134,21 @@ def _relevance(question_words: set[str], moment: Moment) -> int:
     return len(question_words & _words(texts))
 
 
-def answer_question(question: str, memory: MomentMemory, *, limit: int = 5, pool: int = 500) -> Answer:
-    """Answer extractively: rank recent moments by words shared with the queries that found them."""
+def answer_question(
+    question: str, memory: MomentMemory, *, limit: int = 5, pool: int = 500, now: datetime | None = None
+) -> Answer:
+    """Answer extractively: the question's time and camera phrases filter the moments, and the moments are
+    ranked by the words they share with the queries that found them."""
     t0 = time.perf_counter()
-    words = _words(question)
+    asked = parse_question(question, now or datetime.now().astimezone(), memory.cameras())
+    words = _words(asked.text)
     t1 = time.perf_counter()
-    candidates = memory.search(limit=pool)
+    candidates = memory.search(
+        camera=asked.camera,
+        since=asked.since.timestamp() if asked.since else None,
+        until=asked.until.timestamp() if asked.until else None,
+        limit=pool,
+    )
     t2 = time.perf_counter()
     ranked = sorted(candidates, key=lambda m: (_relevance(words, m), m.peak, m.start_wall), reverse=True)
     matching = [m for m in ranked if _relevance(words, m) > 0]
@@ -137,8 +158,9 @@ def answer_question(question: str, memory: MomentMemory, *, limit: int = 5, pool
     citations = [
         Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail) for m in chosen
     ]
+    scope = _scope(asked)
     if not chosen:
-        text = "Nothing is remembered yet, so there is nothing to answer from."
+        text = f"Nothing is remembered{scope}, so there is nothing to answer from."
     else:
         lead = (
             f"{len(chosen)} remembered moment(s) match the words of the question"
@@ -155,6 +177,7 @@ def answer_question(question: str, memory: MomentMemory, *, limit: int = 5, pool
         text = (
             "No answering model is configured (qa.backend: none), so this answer is extractive. "
             + lead
+            + scope
             + ":\n"
             + "\n".join(lines)
         )
@@ -165,6 +188,12 @@ def answer_question(question: str, memory: MomentMemory, *, limit: int = 5, pool
             )
     return Answer(
         question=question,
+        filters={
+            "since": asked.since.isoformat(timespec="seconds") if asked.since else None,
+            "until": asked.until.isoformat(timespec="seconds") if asked.until else None,
+            "camera": asked.camera,
+            "text": asked.text,
+        },
         text=text,
         backend="extractive",
         citations=citations,

@@ -19,8 +19,9 @@ class Frame:
     """One sampled video frame.
 
     ``pts`` is the stream's presentation time in seconds from the start of the stream; ``wall`` is the
-    wall-clock time (Unix seconds) the frame stands for: the arrival time for a live feed, and for a file
-    the time the file was opened plus ``pts``, so a replayed file has a consistent timeline.
+    wall-clock time (Unix seconds) the frame stands for: the arrival time for a live feed; for a file,
+    ``pts`` on a timeline that ends when the file was opened (replayed as fast as possible: recorded
+    footage) or starts then (paced at real time: a simulated camera).
     ``image`` is RGB at analysis size (downscaled once, at decode time); ``snapshot`` is a JPEG of the
     frame at snapshot size, kept so an alert can show the best frame.
     """

@@ -191,6 +191,10 @@ class FrameDecoder:
             sampler = RateSampler(opts.sample_fps)
             is_file = is_file_source(self.url)
             opened_wall = time.time()
+            # A file replayed as fast as possible stands for footage that has already happened: its
+            # timeline ends now. Paced at real time, it starts now, like a camera.
+            if not opts.realtime and self.duration_s:
+                opened_wall -= self.duration_s
             opened_mono = time.monotonic()
             t0: float | None = None
             seq = seq_start

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MEDIA, PERSON_CLIP, Broker, free_port
+from agents.bench.common import free_port
+from tests.helpers import MEDIA, PERSON_CLIP, Broker
 
 
 @pytest.fixture(scope="session")

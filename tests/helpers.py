@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from agents.bench.common import wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("FEEDWATCH_MEDIA", ROOT.parent / "shared" / "media")) / "intel-sample-videos"
 PERSON_CLIP = MEDIA / "one-by-one-person-detection.mp4"
 PERSON_TRUTH = MEDIA / "one-by-one-person-detection.events.json"
 SHORT_CLIP = MEDIA / "asl_walk.mkv"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
 @dataclass

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,27 +28,11 @@ from typing import Any
 import aiomqtt
 import yaml
 
-from .common import percentile
+from .common import free_port, percentile, wait_port
 
 __all__ = ["run_e2e_bench"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
 def _cpu_s(pid: int) -> float:
@@ -70,8 +53,8 @@ class _Feeds:
     def __init__(self, clip: Path, cameras: int, use_rtsp: bool) -> None:
         self.clip, self.cameras, self.use_rtsp = clip, cameras, use_rtsp
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.client_port = _free_port()
-        self.source_port = _free_port()
+        self.client_port = free_port()
+        self.source_port = free_port()
 
     def __enter__(self) -> _Feeds:
         if not self.use_rtsp:
@@ -80,8 +63,8 @@ class _Feeds:
             ["rtsp-server-perl", "-c", str(self.client_port), "-s", str(self.source_port), "-l", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
-        _wait_port(self.client_port)
-        _wait_port(self.source_port)
+        wait_port(self.client_port)
+        wait_port(self.source_port)
         for i in range(self.cameras):
             self.procs.append(subprocess.Popen(
                 ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-c", "copy",
@@ -108,7 +91,7 @@ class _Broker:
     """A mosquitto of the benchmark's own, on a free port."""
 
     def __init__(self, work: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.conf = work / "mosquitto.conf"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -116,7 +99,7 @@ class _Broker:
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port)
+        wait_port(self.port)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -64,6 +64,13 @@ async def test_moments_are_remembered_and_answerable(media: Path, tmp_path: Path
         person = memory.search(query_id="person", limit=100, newest_first=False)
         assert [round(m.start_pts) for m in person] == [round(a.start_pts) for a in ends if a.query_id == "person"]
         answer = answer_question("when was a person here?", memory)
+        recent = answer_question("was a person here in the last 10 minutes?", memory, limit=20)
+        old = answer_question("was a person on the lobby camera yesterday?", memory)
+        elsewhere = answer_question("a person on the garage camera", memory)
+    assert len([c for c in recent.citations if "a person" in c.queries.values()]) == 6
+    assert recent.filters["since"] is not None and recent.filters["camera"] is None
+    assert old.filters["camera"] == "lobby" and not old.citations and "Nothing is remembered on lobby" in old.text
+    assert elsewhere.filters["camera"] is None  # no such camera: the phrase stays part of the question
     assert answer.citations
     assert all("a person" in c.queries.values() for c in answer.citations)
     assert "No answering model is configured" in answer.text

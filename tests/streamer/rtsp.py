@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import free_port, wait_port
+from agents.bench.common import free_port, wait_port
 
 
 @dataclass
