@@ -208,9 +208,19 @@ class MqttConfig(_Strict):
     username: str | None = Field(default=None, description="User name; use ${ENV} placeholders for secrets.")
     password: str | None = Field(default=None, description="Password; use ${ENV} placeholders for secrets.")
     qos: Literal[0, 1, 2] = Field(default=1, description="QoS of event messages.")
+    keepalive_s: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keepalive; the broker sends the last will after 1.5x."
+    )
     tls_ca: Path | None = Field(default=None, description="CA bundle; enables TLS.")
     tls_cert: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
     tls_key: Path | None = Field(default=None, description="Client key for mutual TLS.")
+    discovery_prefix: str | None = Field(
+        default="homeassistant",
+        description="Home Assistant MQTT discovery prefix; null or empty turns discovery off.",
+    )
+    outbox: bool = Field(
+        default=True, description="Keep undelivered events in a durable outbox (in the memory folder)."
+    )
 
     @field_validator("username", "password", "client_id", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from .alerts import Alert, AlertKind, with_snapshot_path
 from .config import CameraConfig, FeedwatchConfig
 from .context import ContextKeyframe, ContextSampler
 from .memory import Keyframe, Moment, MomentMemory
+from .mqtt_api import MqttApi, QueryStore, apply_overlay
 from .publish import MqttAlertSink
 from .scheduler import CameraCounters, Scheduler
 from .scoring import Query, Scorer, create_scorer, resolve_backend
@@ -169,6 +170,9 @@ class Service:
                 self.memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
                 stack.callback(self.memory.close)
                 await asyncio.to_thread(self._prune)
+                store = QueryStore(cfg.memory.path / "queries.json")
+                queries = apply_overlay(_queries(cfg), store)
+                publisher: MqttPublisher | None = None
                 if cfg.mqtt.enabled:
                     publisher = await stack.enter_async_context(MqttPublisher(_mqtt_settings(cfg)))
                     self._mqtt = MqttAlertSink(publisher)
@@ -183,20 +187,23 @@ class Service:
                 if self._mqtt is not None:
                     for cam in cfg.cameras:
                         self._on_status(cam.id, CameraStatus.CONNECTING)
-                    for query in _queries(cfg):
+                    for query in queries:
                         for cam in cfg.cameras:
                             if query.applies_to(cam.id):
                                 self._mqtt.query_state(cam.id, query.id, False)
                 self.scheduler = Scheduler(
                     scorer,
                     self.buffers,
-                    _queries(cfg),
+                    queries,
                     cfg.alerts,
                     self._outbox.put,
                     window=cfg.scorer.window,
                     stride=cfg.scorer.stride,
                     context=ContextSampler(),
                 )
+                if publisher is not None:
+                    discovery = cfg.mqtt.discovery_prefix or None
+                    MqttApi(self, publisher, store, self.memory, discovery).publish_state()
                 try:
                     await self._run_stages(self.scheduler)
                 except BaseExceptionGroup as group:
@@ -401,7 +408,9 @@ def _mqtt_settings(cfg: FeedwatchConfig) -> MqttSettings:
         username=m.username,
         password=m.password,
         qos=m.qos,
+        keepalive_s=m.keepalive_s,
         tls_ca=str(m.tls_ca) if m.tls_ca else None,
         tls_cert=str(m.tls_cert) if m.tls_cert else None,
         tls_key=str(m.tls_key) if m.tls_key else None,
+        outbox=str(cfg.memory.path / "mqtt-outbox.sqlite") if m.outbox else None,
     )

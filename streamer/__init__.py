@@ -3,7 +3,8 @@
 from .buffer import BufferStats, FrameBuffer
 from .errors import ConfigError, FeedwatchError, MemoryStoreError, ModelError, PublishError, SourceError
 from .frames import Frame, Window, encode_jpeg
-from .mqtt import MqttPublisher, MqttSettings, OutgoingMessage
+from .mqtt import MessageHandler, MqttPublisher, MqttSettings, OutgoingMessage
+from .outbox import Outbox
 from .reader import Backoff, CameraReader, CameraStatus, OverflowPolicy, ReaderStats
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
@@ -20,9 +21,11 @@ __all__ = [
     "FrameBuffer",
     "FrameDecoder",
     "MemoryStoreError",
+    "MessageHandler",
     "ModelError",
     "MqttPublisher",
     "MqttSettings",
+    "Outbox",
     "OutgoingMessage",
     "OverflowPolicy",
     "PublishError",

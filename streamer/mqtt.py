@@ -1,9 +1,13 @@
-"""MQTT transport: one connection per service, kept up with backoff, publishing from a bounded queue.
+"""MQTT transport: one connection per service, kept up with backoff, publishing from a queue.
 
-The publisher owns the ``<prefix>/available`` topic (retained, last will ``offline``) and remembers
-every retained message so it can republish state after a reconnect. While the broker is away,
-messages wait in a bounded queue; when it overflows the oldest non-retained message is dropped and
-counted (retained state is never lost: it is republished from memory on reconnect).
+The publisher owns ``<prefix>/available`` (retained; last will ``offline``; ``online`` once state is
+republished after each connect) and remembers every retained message so state survives reconnects.
+Messages that must not be lost (events, QoS >= 1, not retained) go through a durable on-disk outbox
+when one is configured: they are written before ``publish`` returns and deleted only once the broker has
+acknowledged them, so a broker that goes away, or a restart of the service, loses none; they are
+delivered in order, and a message interrupted mid-publish may arrive twice (events carry stable ids).
+Without an outbox they wait in a bounded in-memory queue, dropping and counting the oldest when full.
+Subscriptions are registered with :meth:`subscribe` and renewed on every connect.
 """
 
 from __future__ import annotations
@@ -13,16 +17,23 @@ import contextlib
 import logging
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import aiomqtt
+from paho.mqtt import properties as _paho_properties
+from paho.mqtt.packettypes import PacketTypes
 
+from .outbox import Outbox
 from .reader import Backoff
 
-__all__ = ["MqttPublisher", "MqttSettings", "OutgoingMessage"]
+__all__ = ["MessageHandler", "MqttPublisher", "MqttSettings", "OutgoingMessage"]
 
 log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,41 +52,65 @@ class MqttSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     max_queued: int = 10_000
+    outbox: str | None = None  # path of the durable outbox (SQLite); None keeps messages in memory only
 
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """One message to publish."""
+    """One message to publish. ``seq`` is its outbox row when it is durable."""
 
     topic: str
     payload: bytes
     qos: int = 1
     retain: bool = False
+    correlation: bytes | None = None
+    seq: int | None = None
 
 
 class MqttPublisher:
-    """Publish to one broker from a background task; an async context manager."""
+    """Publish to (and subscribe on) one broker from a background task; an async context manager."""
 
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
         self.connected = False
         self.published = 0
         self.dropped = 0
+        self.connects = 0
         self._queue: deque[OutgoingMessage] = deque()
         self._retained: dict[str, OutgoingMessage] = {}
+        self._handlers: dict[str, MessageHandler] = {}
+        self._on_connect: list[Callable[[], None]] = []
+        self._outbox = Outbox(settings.outbox) if settings.outbox else None
+        if self._outbox is not None:
+            for seq, topic, payload, qos in self._outbox.pending():
+                self._queue.append(OutgoingMessage(topic, payload, qos, False, None, seq))
+            if self._queue:
+                log.info("MQTT outbox: %d event(s) from before are waiting for the broker", len(self._queue))
         self._wake = asyncio.Event()
         self._connected_event = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        self._client: aiomqtt.Client | None = None
 
     @property
     def available_topic(self) -> str:
         return f"{self.settings.prefix}/available"
 
+    @property
+    def backlog(self) -> int:
+        """Messages not yet acknowledged by the broker."""
+        return len(self._queue)
+
     def topic(self, *parts: str) -> str:
         """``<prefix>/part/part/...``."""
         return "/".join((self.settings.prefix, *parts))
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Call ``handler`` for every message on ``topic_filter`` (renewed on each connect)."""
+        self._handlers[topic_filter] = handler
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after each connect, before ``online`` is published (to republish state)."""
+        self._on_connect.append(callback)
 
     async def __aenter__(self) -> MqttPublisher:
         self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
@@ -92,21 +127,37 @@ class MqttPublisher:
             await asyncio.wait_for(self._connected_event.wait(), timeout_s)
         return self.connected
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int | None = None, retain: bool = False) -> None:
-        """Queue a message; returns at once. Retained messages are also kept for republishing."""
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int | None = None,
+        retain: bool = False,
+        correlation: bytes | None = None,
+        durable: bool | None = None,
+    ) -> None:
+        """Queue a message; returns at once (after writing it to the outbox when it is durable).
+
+        Durable by default: non-retained messages with QoS >= 1, when an outbox is configured.
+        """
         data = payload.encode() if isinstance(payload, str) else payload
-        msg = OutgoingMessage(topic, data, self.settings.qos if qos is None else qos, retain)
+        level = self.settings.qos if qos is None else qos
+        seq = None
+        if durable is None:
+            durable = not retain and level >= 1 and correlation is None
+        if durable and self._outbox is not None:
+            seq = self._outbox.put(topic, data, level)
+        msg = OutgoingMessage(topic, data, level, retain, correlation, seq)
         if retain:
             self._retained[topic] = msg
-        if len(self._queue) >= self.settings.max_queued:
+        if seq is None and len(self._queue) >= self.settings.max_queued:
             for i, old in enumerate(self._queue):
-                if not old.retain:
+                if not old.retain and old.seq is None:
                     del self._queue[i]
                     self.dropped += 1
-                    log.warning("MQTT queue full (%d): dropped a message to %s", len(self._queue), old.topic)
+                    log.warning("MQTT queue full: dropped a message to %s", old.topic)
                     break
-            else:
-                self._queue.popleft()
         self._queue.append(msg)
         self._wake.set()
 
@@ -122,8 +173,14 @@ class MqttPublisher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._queue:
-            log.warning("MQTT: %d message(s) not delivered at shutdown", len(self._queue))
+        kept = sum(1 for m in self._queue if m.seq is not None)
+        lost = len(self._queue) - kept
+        if kept:
+            log.warning("MQTT: %d event(s) stay in the outbox for the next start", kept)
+        if lost:
+            log.warning("MQTT: %d message(s) not delivered at shutdown", lost)
+        if self._outbox is not None:
+            self._outbox.close()
         self._task = None
 
     def _make_client(self) -> aiomqtt.Client:
@@ -141,6 +198,7 @@ class MqttPublisher:
             password=s.password,
             keepalive=s.keepalive_s,
             tls_context=tls,
+            protocol=aiomqtt.ProtocolVersion.V5,
             will=aiomqtt.Will(self.available_topic, b"offline", qos=1, retain=True),
             timeout=10.0,
         )
@@ -150,30 +208,38 @@ class MqttPublisher:
         while True:
             try:
                 async with self._make_client() as client:
-                    self._client = client
                     backoff.reset()
+                    self.connects += 1
                     log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+                    for topic_filter in self._handlers:
+                        await client.subscribe(topic_filter, qos=1)
+                    for callback in self._on_connect:
+                        callback()
                     # State first, then "online": a reader that sees online sees current state.
                     for msg in list(self._retained.values()):
-                        await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=True)
-                    # Queued retained messages were just sent in their latest form.
+                        await self._send(client, msg)
                     self._queue = deque(m for m in self._queue if not m.retain)
                     await client.publish(self.available_topic, b"online", qos=1, retain=True)
                     self.connected = True
                     self._connected_event.set()
-                    await self._drain(client)
+                    listener = asyncio.create_task(self._listen(client))
+                    try:
+                        await self._drain(client)
+                    finally:
+                        listener.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                            await listener
                     await client.publish(self.available_topic, b"offline", qos=1, retain=True)
                     return
             except aiomqtt.MqttError as exc:
                 was = self.connected
                 self.connected = False
-                self._client = None
                 if self._closing:
                     log.warning("MQTT unavailable at shutdown (%s); %d message(s) undelivered", exc, len(self._queue))
                     return
                 delay = backoff.next_delay()
                 log.warning(
-                    "MQTT %s %s:%d (%s); retrying in %.1f s, %d message(s) queued",
+                    "MQTT %s %s:%d (%s); retrying in %.1f s, %d message(s) waiting",
                     "lost" if was else "cannot reach",
                     self.settings.host,
                     self.settings.port,
@@ -186,18 +252,38 @@ class MqttPublisher:
             finally:
                 self.connected = False
 
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            for topic_filter, handler in self._handlers.items():
+                if message.topic.matches(topic_filter):
+                    try:
+                        await handler(message)
+                    except Exception:  # a bad command must never take the connection down
+                        log.exception("MQTT handler for %s failed", message.topic)
+                    break
+
     async def _wait_closing(self) -> None:
         while not self._closing:
             self._wake.clear()
             await self._wake.wait()
+
+    async def _send(self, client: aiomqtt.Client, msg: OutgoingMessage) -> None:
+        properties = None
+        if msg.correlation is not None:
+            make: Any = _paho_properties.Properties  # paho ships no type hints for it
+            properties = make(PacketTypes.PUBLISH)
+            properties.CorrelationData = msg.correlation
+        await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, properties=properties)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish queued messages until closing and the queue is empty."""
         while True:
             while self._queue:
                 msg = self._queue[0]
-                await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
+                await self._send(client, msg)
                 self._queue.popleft()  # only after the broker took it
+                if msg.seq is not None and self._outbox is not None:
+                    self._outbox.done(msg.seq)
                 self.published += 1
             if self._closing:
                 return

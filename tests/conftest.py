@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agents.bench.common import free_port
 from tests.helpers import MEDIA, PERSON_CLIP, Broker
 
 
@@ -20,10 +19,7 @@ def media() -> Path:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    b = Broker(port, conf)
+    b = Broker.on_free_port(tmp_path)
     b.start()
     try:
         yield b

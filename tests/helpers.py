@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.bench.common import wait_port
+from agents.bench.common import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("FEEDWATCH_MEDIA", ROOT.parent / "shared" / "media")) / "intel-sample-videos"
@@ -25,6 +25,21 @@ class Broker:
     port: int
     conf: Path
     proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def on_free_port(cls, folder: Path, *, persistence: bool = False) -> Broker:
+        """A broker config of its own; with ``persistence`` it keeps sessions across its restarts."""
+        port = free_port()
+        conf = folder / f"mosquitto-{port}.conf"
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else mosquitto drops to its own user, which cannot read the test's files
+        if persistence:
+            lines += ["persistence true", f"persistence_location {folder}/", "autosave_interval 1"]
+        else:
+            lines.append("persistence false")
+        conf.write_text("\n".join(lines) + "\n")
+        return cls(port, conf)
 
     def start(self) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
