@@ -28,12 +28,13 @@ from streamer import (
     probe,
 )
 
-from .alerts import Alert, AlertKind, with_snapshot_path
+from .alerts import Alert, AlertKind
 from .config import CameraConfig, FeedwatchConfig
 from .context import ContextKeyframe, ContextSampler
-from .memory import Keyframe, Moment, MomentMemory
+from .memory import MomentMemory
 from .mqtt_api import MqttApi, QueryStore, apply_overlay
 from .publish import MqttAlertSink
+from .recorder import MomentRecorder
 from .scheduler import CameraCounters, Scheduler
 from .scoring import Query, Scorer, create_scorer, resolve_backend
 
@@ -102,8 +103,7 @@ class Service:
         self._outbox: asyncio.Queue[Alert | ContextKeyframe | None] = asyncio.Queue(maxsize=1024)
         self._stop = asyncio.Event()
         self._alerts = 0
-        self._moments = 0
-        self._context = 0
+        self.recorder: MomentRecorder | None = None
         self._alerts_by_camera: dict[str, int] = {}
 
     def stop(self) -> None:
@@ -267,12 +267,12 @@ class Service:
         while (event := await self._outbox.get()) is not None:
             if isinstance(event, ContextKeyframe):
                 try:
-                    await asyncio.to_thread(self._remember_context, event)
+                    await asyncio.to_thread(self._recorder().context_keyframe, event)
                 except MemoryStoreError as exc:
                     log.error("memory: context keyframe of %s not stored: %s", event.frame.camera, exc)
                 continue
             try:
-                alert = await asyncio.to_thread(self._remember, event)
+                alert = await asyncio.to_thread(self._recorder().alert, event)
             except MemoryStoreError as exc:
                 # The alert still goes out (without its snapshot path); the memory says what failed.
                 log.error("memory: alert %s of %s not stored: %s", event.id, event.camera, exc)
@@ -285,58 +285,14 @@ class Service:
             if self.on_alert is not None:
                 await self.on_alert(alert)
 
-    def _remember(self, alert: Alert) -> Alert:
-        memory = self.memory
-        assert memory is not None
-        path = None
-        if alert.snapshot is not None:
-            path = memory.save_snapshot(alert.id, alert.snapshot)
-        alert = with_snapshot_path(alert, path)
-        if alert.kind is AlertKind.END:
-            embedding = self.scheduler.embedding_for(alert.camera, alert.peak_seq) if self.scheduler else None
-            memory.add(
-                Moment(
-                    id=alert.id,
-                    camera=alert.camera,
-                    start_wall=alert.start_wall,
-                    end_wall=alert.end_wall,
-                    start_pts=alert.start_pts,
-                    end_pts=alert.end_pts,
-                    backend=alert.backend,
-                    semantic=alert.semantic,
-                    peak=alert.peak_score,
-                    queries={alert.query_id: alert.peak_score},
-                    query_texts={alert.query_id: alert.query_text},
-                    thumbnail=path,
-                ),
-                [Keyframe(alert.peak_wall, alert.peak_pts, path, embedding)],
+    def _recorder(self) -> MomentRecorder:
+        if self.recorder is None:
+            assert self.memory is not None
+            scheduler = self.scheduler
+            self.recorder = MomentRecorder(
+                self.memory, lambda cam, seq: scheduler.embedding_for(cam, seq) if scheduler else None
             )
-            self._moments += 1
-        return alert
-
-    def _remember_context(self, event: ContextKeyframe) -> None:
-        memory = self.memory
-        assert memory is not None
-        frame = event.frame
-        moment_id = f"ctx-{frame.camera}-{int(frame.wall * 1000)}"
-        path = memory.save_snapshot(moment_id, frame.snapshot) if frame.snapshot is not None else None
-        memory.add(
-            Moment(
-                id=moment_id,
-                camera=frame.camera,
-                start_wall=frame.wall,
-                end_wall=frame.wall,
-                start_pts=frame.pts,
-                end_pts=frame.pts,
-                backend=event.backend,
-                semantic=event.embedding is not None,
-                peak=0.0,
-                thumbnail=path,
-                kind="context",
-            ),
-            [Keyframe(frame.wall, frame.pts, path, event.embedding)],
-        )
-        self._context += 1
+        return self.recorder
 
     def _prune(self) -> None:
         assert self.memory is not None
@@ -353,7 +309,13 @@ class Service:
                 await asyncio.to_thread(self._prune)
 
     def _report(self, wall_s: float) -> ServiceReport:
-        report = ServiceReport(self.backend, self.backend_reason, wall_s, alerts=self._alerts, moments=self._moments)
+        report = ServiceReport(
+            self.backend,
+            self.backend_reason,
+            wall_s,
+            alerts=self._alerts,
+            moments=self.recorder.moments if self.recorder else 0,
+        )
         for cam, reader in self.readers.items():
             counters = self.scheduler.counters.get(cam) if self.scheduler else None
             counters = counters or CameraCounters()

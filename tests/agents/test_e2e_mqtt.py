@@ -126,15 +126,19 @@ async def test_run_shuts_down_cleanly_on_sigterm(media: Path, broker: Broker, tm
         _, stderr = await asyncio.wait_for(proc.communicate(), 10)
         elapsed = asyncio.get_running_loop().time() - t0
     assert proc.returncode == 0, stderr.decode()
-    assert elapsed < 5, f"shutdown took {elapsed:.1f} s"
+    log = stderr.decode()[-2000:]
+    assert elapsed < 5, f"shutdown took {elapsed:.1f} s:\n{log}"
     # The open alert was ended (and remembered) before going offline.
     events = [json.loads(p) for t, p in received if t == "fw/lobby/query/person/event"]
-    assert [e["type"] for e in events][-1] == "end"
-    assert received.index(("fw/lobby/query/person/state", b"OFF"), 2) < received.index(("fw/available", b"offline"))
+    assert [e["type"] for e in events][-1] == "end", (events, log)
+    off = received.index(
+        ("fw/lobby/query/person/state", b"OFF"), received.index(("fw/lobby/query/person/state", b"ON"))
+    )
+    assert off < received.index(("fw/available", b"offline")), (received, log)
     status = [json.loads(p)["status"] for t, p in received if t == "fw/lobby/status"]
-    assert status[-1] == "offline"
+    assert status[-1] == "offline", (status, log)
     from agents import MomentMemory
 
     with MomentMemory(tmp_path / "memory", read_only=True) as memory:
-        assert len(memory.search(kind="alert")) == 1
+        assert len(memory.search(kind="alert")) == 1, log
         assert memory.search(kind="context"), "the first frame at least is kept as context"
