@@ -87,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="ask a question about remembered footage")
     p.add_argument("question", help="the question, in plain language")
+    p.add_argument("--config", "-c", type=Path, help="take the answering model (qa section) from this config")
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--limit", type=int, default=5, help="moments to cite at most (default 5)")
     p.add_argument("--json", action="store_true", help="print the answer, citations and timings as JSON")
@@ -285,8 +286,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     path = args.memory or default_memory_dir()
+    answerer = None
+    budget = 8
+    if args.config is not None:
+        from .videoqa import create_videoqa
+
+        qa = _load(args.config, None).qa
+        answerer, budget = create_videoqa(qa), qa.frame_budget
     with MomentMemory(path, read_only=True) as memory:
-        answer = answer_question(args.question, memory, limit=args.limit)
+        answer = answer_question(args.question, memory, limit=args.limit, answerer=answerer, budget=budget)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2))
     else:

@@ -11,8 +11,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+from PIL import Image
+
 from .memory import Moment, MomentMemory
 from .timeparse import QuestionFilter, parse_question
+from .videoqa import QAFrame, VideoQA
 
 __all__ = ["Answer", "Citation", "answer_question"]
 
@@ -112,6 +116,56 @@ class Answer:
         }
 
 
+def _answer_with_model(
+    question: str,
+    asked: QuestionFilter,
+    ranked: list[Moment],
+    answerer: VideoQA,
+    budget: int,
+    timings: dict[str, float],
+) -> Answer:
+    """Give the best ``budget`` moments' keyframes, in time order with their timestamps, to the model."""
+    t0 = time.perf_counter()
+    frames: list[QAFrame] = []
+    for m in ranked:
+        if len(frames) == budget:
+            break
+        if not m.thumbnail:
+            continue
+        try:
+            with Image.open(m.thumbnail) as img:
+                pixels = np.asarray(img.convert("RGB"))
+        except OSError:
+            continue  # a thumbnail evicted or damaged: cite only what the model saw
+        frames.append(QAFrame(m.camera, m.start_wall, pixels, "memory", m.id, m.thumbnail))
+    frames.sort(key=lambda f: f.wall)
+    t1 = time.perf_counter()
+    text = answerer.answer(asked.text or question, frames) if frames else "No remembered frame to look at."
+    t2 = time.perf_counter()
+    by_id = {m.id: m for m in ranked}
+    citations = [
+        Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail)
+        for m in (by_id[f.moment_id] for f in frames if f.moment_id in by_id)
+    ]
+    return Answer(
+        question=question,
+        text=text,
+        backend=answerer.name,
+        citations=citations,
+        timings_ms={**timings, "select": timings["select"] + (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3},
+        filters=_filters(asked),
+    )
+
+
+def _filters(asked: QuestionFilter) -> dict[str, str | None]:
+    return {
+        "since": asked.since.isoformat(timespec="seconds") if asked.since else None,
+        "until": asked.until.isoformat(timespec="seconds") if asked.until else None,
+        "camera": asked.camera,
+        "text": asked.text,
+    }
+
+
 def _scope(asked: QuestionFilter) -> str:
     parts = []
     if asked.camera:
@@ -135,7 +189,14 @@ def _relevance(question_words: set[str], moment: Moment) -> int:
 
 
 def answer_question(
-    question: str, memory: MomentMemory, *, limit: int = 5, pool: int = 500, now: datetime | None = None
+    question: str,
+    memory: MomentMemory,
+    *,
+    limit: int = 5,
+    pool: int = 500,
+    now: datetime | None = None,
+    answerer: VideoQA | None = None,
+    budget: int = 8,
 ) -> Answer:
     """Answer extractively: the question's time and camera phrases filter the moments, and the moments are
     ranked by the words they share with the queries that found them."""
@@ -159,6 +220,9 @@ def answer_question(
         Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail) for m in chosen
     ]
     scope = _scope(asked)
+    if answerer is not None and chosen:
+        return _answer_with_model(question, asked, ranked, answerer, budget, {"parse": (t1 - t0) * 1e3,
+                                  "retrieve": (t2 - t1) * 1e3, "select": (t3 - t2) * 1e3})  # fmt: skip
     if not chosen:
         text = f"Nothing is remembered{scope}, so there is nothing to answer from."
     else:
@@ -188,12 +252,7 @@ def answer_question(
             )
     return Answer(
         question=question,
-        filters={
-            "since": asked.since.isoformat(timespec="seconds") if asked.since else None,
-            "until": asked.until.isoformat(timespec="seconds") if asked.until else None,
-            "camera": asked.camera,
-            "text": asked.text,
-        },
+        filters=_filters(asked),
         text=text,
         backend="extractive",
         citations=citations,

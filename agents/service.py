@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 AlertCallback = Callable[[Alert], Awaitable[None]]
 _PRUNE_EVERY_S = 600.0
+_SHUTDOWN_S = 8.0
 
 
 @dataclass(slots=True)
@@ -229,23 +230,29 @@ class Service:
     async def _run_stages(self, scheduler: Scheduler) -> None:
         async with asyncio.TaskGroup() as tg:
             ingest = [tg.create_task(self._ingest(cam, scheduler), name=f"ingest-{cam}") for cam in self.readers]
-            tg.create_task(self._output(), name="output")
+            stages = [*ingest, tg.create_task(self._output(), name="output")]
             sched = tg.create_task(self._schedule(scheduler), name="scheduler")
+            stages.append(sched)
             if self.retry:
-                tg.create_task(self._prune_periodically(sched), name="retention")
+                stages.append(tg.create_task(self._prune_periodically(sched), name="retention"))
             stopper = tg.create_task(self._stop.wait(), name="stop-watch")
             await asyncio.wait([sched, stopper], return_when=asyncio.FIRST_COMPLETED)
-            if stopper.done():
-                log.info("stopping: ending open alerts and draining")
-                scheduler.stop()
-                for buf in self.buffers.values():
-                    await buf.close()  # unblock ingest waiting on a full buffer
-                for camera, reader in self.readers.items():
-                    await reader.close()
-                    self._on_status(camera, CameraStatus.OFFLINE)
-            else:
+            if not stopper.done():
                 stopper.cancel()
-            await asyncio.gather(*ingest)
+                await asyncio.gather(*ingest)
+                return
+            log.info("stopping: ending open alerts and draining")
+            scheduler.stop()
+            for buf in self.buffers.values():
+                await buf.close()  # unblock ingest waiting on a full buffer
+            for camera, reader in self.readers.items():
+                await reader.close()
+                self._on_status(camera, CameraStatus.OFFLINE)
+            # Shutdown drains within a deadline and never hangs: a stage still running then is named and cancelled.
+            _, pending = await asyncio.wait(stages, timeout=_SHUTDOWN_S)
+            for task in pending:
+                log.error("shutdown: %s did not finish within %.0f s; cancelling it", task.get_name(), _SHUTDOWN_S)
+                task.cancel()
 
     async def _ingest(self, camera: str, scheduler: Scheduler) -> None:
         reader, buf = self.readers[camera], self.buffers[camera]

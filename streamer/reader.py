@@ -145,14 +145,26 @@ class CameraReader:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        # Unblock a producer waiting on a full queue.
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        # Unblock a producer waiting on a full queue: the frames still queued will not be read now.
+        self._drop_queued_frames()
         thread = self._thread
         if thread is not None and thread.is_alive():
             await asyncio.to_thread(thread.join, timeout_s)
             if thread.is_alive():
                 log.warning("reader for %s did not stop within %.0f s; leaving it to exit", self.camera, timeout_s)
+        # Whatever the thread managed to post, a consumer still iterating must see the end.
+        self._drop_queued_frames()
+        self._queue.put_nowait(_End(None))
+
+    def _drop_queued_frames(self) -> None:
+        """Empty the queue of frames, keeping an end marker (with its error) if one is there."""
+        ends = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _End):
+                ends.append(item)
+        for end in ends[:1]:
+            self._queue.put_nowait(end)
 
     async def frames(self) -> AsyncIterator[Frame]:
         """Sampled frames in order; ends at end of file, raises :class:`SourceError` when not retrying."""

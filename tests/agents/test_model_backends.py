@@ -323,3 +323,32 @@ def test_gens_aria_layout_indexes_each_frame(aria_folder: Path) -> None:
     assert set(result.scores) == {"p", "c"} and result.scores["p"].shape == (3,)
     assert np.all((result.scores["p"] >= 1) & (result.scores["p"] <= 5))
     scorer.close()
+
+
+@pytest.mark.slow
+async def test_videoqa_answers_over_a_real_memory(qwen_folder: Path, tmp_path: Path, media: Path) -> None:
+    from agents import Service, answer_question, validate_config
+    from agents.config import QAConfig
+    from agents.memory import MomentMemory
+    from agents.videoqa import create_videoqa
+    from tests.helpers import PERSON_CLIP
+
+    config = validate_config(
+        {
+            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP)}],
+            "queries": [{"id": "person", "text": "a person"}],
+            "scorer": {"backend": "activity"},
+            "memory": {"path": str(tmp_path / "memory")},
+        }
+    )
+    await Service(config, retry=False).run()
+    answerer = create_videoqa(QAConfig(backend="transformers", model=str(qwen_folder), max_new_tokens=8))
+    assert answerer is not None
+    with MomentMemory(tmp_path / "memory", read_only=True) as memory:
+        answer = answer_question("when was a person at the table?", memory, answerer=answerer, budget=3)
+    assert answer.backend == "transformers" and isinstance(answer.text, str)
+    assert 1 <= len(answer.citations) <= 3  # the frame budget
+    assert all("a person" in c.queries.values() for c in answer.citations)
+    starts = [c.start for c in answer.citations]
+    assert starts == sorted(starts)  # shown to the model in time order
+    assert answer.timings_ms["answer"] > 0 and set(answer.timings_ms) == {"parse", "retrieve", "select", "answer"}

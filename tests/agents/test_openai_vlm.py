@@ -116,3 +116,21 @@ def test_garbage_answers_score_nothing(server: FakeChatServer) -> None:
     server.answer("I am not sure what you mean.")
     scorer = OpenAIVLMScorer(OpenAIVLMSettings(base_url=server.base_url))
     assert scorer.score(_window(3), [Query("p", "x")]).scores["p"].tolist() == [1, 1, 1]
+
+
+def test_openai_videoqa_interleaves_timestamps(server: FakeChatServer) -> None:
+    from agents.config import QAConfig
+    from agents.videoqa import OpenAIVideoQA, QAFrame
+
+    server.answer("In frame 2 someone stands at the table.")
+    qa = OpenAIVideoQA(QAConfig(backend="openai", base_url=server.base_url, model="qwen-vl", image_side=128))
+    rng = np.random.default_rng(1)
+    frames = [QAFrame("lobby", 1_700_000_000.0 + 60 * i, rng.integers(0, 255, (90, 160, 3), dtype=np.uint8), "memory")
+              for i in range(3)]  # fmt: skip
+    assert qa.answer("what is on the table?", frames) == "In frame 2 someone stands at the table."
+    content = server.requests[0][1]["messages"][0]["content"]
+    labels = [c["text"] for c in content if c["type"] == "text"][:3]
+    assert [label.split(",")[0] for label in labels] == ["Frame 1", "Frame 2", "Frame 3"]
+    assert all("camera lobby" in label for label in labels)
+    assert sum(c["type"] == "image_url" for c in content) == 3
+    assert content[-1]["text"].endswith("Question: what is on the table?")

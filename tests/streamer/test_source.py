@@ -206,3 +206,16 @@ async def test_a_slow_camera_is_not_declared_stalled(tmp_path: Path) -> None:
         assert reader.stall_limit() >= 4 * 2.0  # four of the stream's 2 s frame intervals
     assert len(pts) == 3
     assert CameraStatus.STALLED not in statuses
+
+
+async def test_closing_a_reader_always_ends_its_iteration(media: Path) -> None:
+    # Whatever the timing of the decoding thread's last words, a consumer still waiting must finish.
+    for _ in range(20):
+        reader = CameraReader(
+            "cam", str(SHORT_CLIP), SourceOptions(sample_fps=2.0, realtime=True, loop=True), retry=True
+        )
+        async with reader:
+            frames = reader.frames()
+            await asyncio.wait_for(anext(frames), 10)
+            await reader.close()  # the consumer is busy elsewhere (say, on a full buffer) meanwhile
+            assert await asyncio.wait_for(anext(frames, None), 5) is None
