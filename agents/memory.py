@@ -403,14 +403,6 @@ class MomentMemory:
                     break
         return out
 
-    def keyframes(self, moment_id: str) -> list[Keyframe]:
-        """The keyframes of a moment (without their embeddings), oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT wall, pts, thumbnail FROM keyframes WHERE moment_id = ? ORDER BY wall", (moment_id,)
-            ).fetchall()
-        return [Keyframe(float(w), float(p), t) for w, p, t in rows]
-
     def _moment(self, row: tuple[object, ...]) -> Moment:
         (mid, camera, kind, sw, ew, sp, ep, backend, semantic, peak, thumb, _tb, _created) = row
         queries: dict[str, float] = {}

@@ -95,11 +95,6 @@ class MqttPublisher:
     def available_topic(self) -> str:
         return f"{self.settings.prefix}/available"
 
-    @property
-    def backlog(self) -> int:
-        """Messages not yet acknowledged by the broker."""
-        return len(self._queue)
-
     def topic(self, *parts: str) -> str:
         """``<prefix>/part/part/...``."""
         return "/".join((self.settings.prefix, *parts))

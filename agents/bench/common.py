@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,11 +59,6 @@ def run_python_child(module: str, *args: str, timeout_s: float = 600) -> tuple[C
 def percentile(values: list[float], q: float) -> float:
     """The ``q``-th percentile (0-100) of ``values``, 0.0 when empty."""
     return float(np.percentile(values, q)) if values else 0.0
-
-
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def free_port() -> int:
