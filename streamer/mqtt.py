@@ -210,10 +210,13 @@ class MqttPublisher:
                         await client.subscribe(topic_filter, qos=1)
                     for callback in self._on_connect:
                         callback()
-                    # State first, then "online": a reader that sees online sees current state.
-                    for msg in list(self._retained.values()):
-                        await self._send(client, msg)
+                    # State first, then "online": a reader that sees online sees current state. The
+                    # snapshot replaces the retained messages queued so far, in one step; ones queued while
+                    # it is being sent stay queued, so a change made meanwhile is not lost.
+                    snapshot = list(self._retained.values())
                     self._queue = deque(m for m in self._queue if not m.retain)
+                    for msg in snapshot:
+                        await self._send(client, msg)
                     await client.publish(self.available_topic, b"online", qos=1, retain=True)
                     self.connected = True
                     self._connected_event.set()

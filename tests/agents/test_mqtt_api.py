@@ -311,3 +311,34 @@ async def test_mutual_tls(tmp_path: Path) -> None:
                 assert not await plain.wait_connected(2)  # no certificate, no connection
     finally:
         broker.stop()
+
+
+async def test_state_changed_while_republishing_is_not_lost(broker: Broker) -> None:
+    from streamer import MqttPublisher, MqttSettings
+
+    publisher = MqttPublisher(MqttSettings(port=broker.port, prefix="race"))
+    for i in range(200):  # plenty of retained state to republish at connect
+        publisher.publish(f"race/state/{i}", b"old", retain=True)
+    publisher.on_connect(lambda: None)
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="race-sub") as sub:
+        await sub.subscribe("race/state/last", qos=1)
+        async with publisher:
+            publisher.publish("race/state/last", b"connecting", retain=True)
+            await asyncio.sleep(0)  # the connection is being set up and the snapshot sent...
+            for _ in range(50):
+                await asyncio.sleep(0.001)
+                if publisher.connected:
+                    break
+                publisher.publish("race/state/last", b"live", retain=True)
+            publisher.publish("race/state/last", b"live", retain=True)
+            assert await publisher.wait_connected(10)
+
+        async def last_value() -> bytes:
+            value = b""
+            async for m in sub.messages:
+                value = bytes(m.payload) if isinstance(m.payload, (bytes, bytearray)) else b""
+                if value == b"live":
+                    return value
+            return value
+
+        assert await asyncio.wait_for(last_value(), 10) == b"live"
