@@ -13,7 +13,6 @@ A crash between the two leaves vectors no row refers to; they are dropped on the
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -26,6 +25,7 @@ from numpy.typing import NDArray
 
 from streamer import MemoryStoreError
 
+from .fileio import atomic_write
 from .vectors import Hit, VectorStore
 
 __all__ = ["SCHEMA_VERSION", "Keyframe", "Moment", "MomentMemory", "SimilarMoment"]
@@ -218,13 +218,8 @@ class MomentMemory:
     def save_snapshot(self, name: str, jpeg: bytes) -> str:
         """Write a JPEG under ``thumbs/`` atomically; return its path."""
         target = self.thumbs / f"{name}.jpg"
-        tmp = target.with_suffix(".jpg.tmp")
         try:
-            with open(tmp, "wb") as fh:
-                fh.write(jpeg)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            atomic_write(target, jpeg)
         except OSError as exc:
             raise MemoryStoreError(f"cannot write snapshot {target}: {exc.strerror or exc}") from exc
         return str(target)

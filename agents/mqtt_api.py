@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from pydantic import ValidationError
 from streamer import MqttPublisher
 
 from .config import QueryConfig, format_validation_error
+from .fileio import atomic_write
 from .memory import MomentMemory
 from .qa import answer_question
 from .scoring import Query
@@ -66,12 +66,7 @@ class QueryStore:
             ],
             "deleted": sorted(deleted),
         }
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, json.dumps(data, indent=2).encode())
 
 
 def apply_overlay(configured: list[Query], store: QueryStore) -> list[Query]:

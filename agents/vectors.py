@@ -33,6 +33,8 @@ from numpy.typing import NDArray
 
 from streamer import MemoryStoreError
 
+from .fileio import atomic_write
+
 __all__ = ["Hit", "VectorStore"]
 
 log = logging.getLogger(__name__)
@@ -198,7 +200,7 @@ class VectorStore:
                     f"model gives {self.dim}-d; use another --memory folder for another model"
                 )
         else:
-            _atomic_write(meta, json.dumps({"dim": self.dim, "version": 1}).encode())
+            atomic_write(meta, json.dumps({"dim": self.dim, "version": 1}).encode())
 
     def _load(self) -> None:
         tomb = self.path / "deleted.i64"
@@ -404,7 +406,7 @@ class VectorStore:
                     ids = faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy()
                     parts.append(np.stack([ids, np.full(size, lst, np.int64)], axis=1))
             pairs = np.concatenate(parts) if parts else np.empty((0, 2), np.int64)
-            _atomic_write(self.path / "ivf_lists.i64", pairs.astype(np.int64).tobytes())
+            atomic_write(self.path / "ivf_lists.i64", pairs.astype(np.int64).tobytes())
             if not (self.path / "ivf.faiss").is_file() or self._fresh_training:
                 empty = faiss.clone_index(self._index.quantizer)
                 template = faiss.IndexIVFFlat(empty, self.dim, self._index.nlist, faiss.METRIC_INNER_PRODUCT)
@@ -494,12 +496,3 @@ class VectorStore:
         with self._lock:
             shards = list(self._shards.values()) if camera is None else [self._shards[camera]]
             return self._exact(q, k, [(s, *s.span(since, until)) for s in shards])
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -7,8 +7,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agents.bench.common import free_port, wait_port
+
+
+def _terminate(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @dataclass
@@ -54,22 +65,13 @@ class PerlRtspServer:
         stay forever and refuse the restarted publisher (403), which no real camera does.
         """
         if self.publisher is not None:
-            self.publisher.terminate()
-            try:
-                self.publisher.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.publisher.kill()
-                self.publisher.wait(timeout=10)
+            _terminate(self.publisher)
             self.publisher = None
 
     def stop(self) -> None:
         self.kill_publisher()
         if self.server is not None:
-            self.server.terminate()
-            try:
-                self.server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
+            _terminate(self.server)
             self.server = None
 
 
@@ -104,12 +106,7 @@ class GstRtspServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            _terminate(self.proc)
             for pipe in (self.proc.stdout, self.proc.stderr):
                 if pipe is not None:
                     pipe.close()
