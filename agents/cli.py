@@ -87,7 +87,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="ask a question about remembered footage")
     p.add_argument("question", help="the question, in plain language")
-    p.add_argument("--config", "-c", type=Path, help="take the answering model (qa section) from this config")
+    p.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        help="take the memory, the frame-selecting model (scorer section: GenS, cascade or embedding) and the "
+        "answering model (qa section) from this config; without it, frames are chosen by time and words",
+    )
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--limit", type=int, default=5, help="moments to cite at most (default 5)")
     p.add_argument("--json", action="store_true", help="print the answer, citations and timings as JSON")
@@ -285,16 +291,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    path = args.memory or default_memory_dir()
-    answerer = None
-    budget = 8
-    if args.config is not None:
+    config = _load(args.config, None) if args.config is not None else None
+    path = args.memory or (config.memory.path if config is not None else default_memory_dir())
+    answerer, budget, scorer = None, 8, None
+    if config is not None:
+        from .scoring import create_scorer, resolve_backend
+        from .selection import selection_for
         from .videoqa import create_videoqa
 
-        qa = _load(args.config, None).qa
-        answerer, budget = create_videoqa(qa), qa.frame_budget
-    with MomentMemory(path, read_only=True) as memory:
-        answer = answer_question(args.question, memory, limit=args.limit, answerer=answerer, budget=budget)
+        backend, _ = resolve_backend(config.scorer)
+        if backend != "activity":  # a model that can judge frames against the question selects them
+            scorer = create_scorer(config.scorer, backend)
+        answerer, budget = create_videoqa(config.qa), config.qa.frame_budget
+    try:
+        with MomentMemory(path, read_only=True) as memory:
+            answer = answer_question(
+                args.question,
+                memory,
+                limit=args.limit,
+                answerer=answerer,
+                budget=budget,
+                selection=selection_for(scorer) if scorer is not None else None,
+            )
+    finally:
+        if scorer is not None:
+            scorer.close()
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2))
     else:

@@ -328,15 +328,32 @@ class MomentMemory:
         min_score: float | None = None,
         kind: str | None = None,
         limit: int = 50,
+        offset: int = 0,
         newest_first: bool = True,
     ) -> list[Moment]:
         """Moments matching every filter given (times are Unix seconds, overlapping the range)."""
         where, args = self._filters(camera, since, until, query_id, min_score, kind)
         sql = "SELECT * FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY m.start_wall {'DESC' if newest_first else 'ASC'} LIMIT ?"
+        order = "DESC" if newest_first else "ASC"
+        sql += f" ORDER BY m.start_wall {order}, m.id {order} LIMIT ? OFFSET ?"
         with self._lock:
-            rows = self._db.execute(sql, [*args, limit]).fetchall()
+            rows = self._db.execute(sql, [*args, limit, offset]).fetchall()
             return [self._moment(row) for row in rows]
+
+    def get(self, moment_id: str) -> Moment | None:
+        """One moment by id."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM moments WHERE id = ?", (moment_id,)).fetchone()
+            return self._moment(row) if row is not None else None
+
+    def keyframe_times(self, moment_ids: Sequence[str]) -> dict[str, float]:
+        """When each moment's first keyframe (the frame its thumbnail shows) was taken."""
+        if not moment_ids:
+            return {}
+        marks = ",".join("?" * len(moment_ids))
+        sql = f"SELECT moment_id, MIN(wall) FROM keyframes WHERE moment_id IN ({marks}) GROUP BY moment_id"
+        with self._lock:
+            return {str(mid): float(wall) for mid, wall in self._db.execute(sql, list(moment_ids))}
 
     @staticmethod
     def _filters(

@@ -5,7 +5,8 @@ Command topics (all payloads JSON, at most ``MAX_PAYLOAD`` bytes):
 - ``<prefix>/queries/set``: ``{"id": "door", "text": "a person opens the door", "cameras": [], "threshold": 3}``
   adds or replaces a standing query.
 - ``<prefix>/queries/<id>/delete``: removes one.
-- ``<prefix>/ask``: ``{"question": "when did the courier leave?"}``; the answer with its citations goes to
+- ``<prefix>/ask``: ``{"question": "when did the courier leave?"}``; the answer (over the memory and the
+  cameras' rolling buffers, see :class:`~agents.asker.Asker`) with its citations goes to
   the MQTT 5 response topic (with the request's correlation data), or to ``reply_to`` in the payload
   for MQTT 3.1.1 clients.
 
@@ -26,12 +27,11 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
-from streamer import MqttPublisher
+from streamer import FeedwatchError, MqttPublisher
 
+from .asker import Asker
 from .config import QueryConfig, format_validation_error
 from .fileio import atomic_write
-from .memory import MomentMemory
-from .qa import answer_question
 from .scoring import Query
 
 __all__ = ["MAX_PAYLOAD", "MqttApi", "QueryStore"]
@@ -90,13 +90,13 @@ class MqttApi:
         service: Any,
         publisher: MqttPublisher,
         store: QueryStore,
-        memory: MomentMemory,
+        asker: Asker,
         discovery_prefix: str | None,
     ) -> None:
         self.service = service
         self.publisher = publisher
         self.store = store
-        self.memory = memory
+        self.asker = asker
         self.discovery_prefix = discovery_prefix
         self._discovered: set[str] = set()
         publisher.subscribe(publisher.topic("queries", "set"), self._on_set)
@@ -218,10 +218,10 @@ class MqttApi:
         try:
             body = self._parse(message)
             question = body.get("question")
-            if not isinstance(question, str) or not question.strip() or len(question) > 1000:
-                raise ValueError("'question' must be a non-empty string of at most 1000 characters")
-            answer = await asyncio.to_thread(answer_question, question, self.memory)
-        except ValueError as exc:
+            if not isinstance(question, str):
+                raise ValueError("'question' must be a non-empty string")
+            answer = await self.asker.ask(question)
+        except (ValueError, FeedwatchError) as exc:
             self._reply(message, {"ok": False, "error": str(exc)}, body)
             return
         self._reply(message, {"ok": True, **answer.to_dict()}, body)

@@ -1,94 +1,68 @@
-"""Answering questions over remembered moments.
+"""Answering a question: parse its time and camera phrases, retrieve, select frames, answer, cite.
 
-With no answering model configured the answer is extractive and says so: the moments that best
-match the question, with their times, cameras, scores and thumbnails.
+Retrieval covers the memory and, inside the service, the rolling buffer (:mod:`agents.retrieval`);
+selection keeps the best few frames (:mod:`agents.selection`); an answering model (:mod:`agents.videoqa`)
+sees them in time order with their timestamps. With no answering model the answer is extractive and
+says so: the selected moments and frames, with their times, cameras, scores and thumbnails.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from streamer import redact_text
 
-from .memory import Moment, MomentMemory
+from .fileio import atomic_write
+from .memory import MomentMemory
+from .retrieval import Candidate, memory_candidates, merge_candidates, question_words
+from .selection import Selected, Selection, TimeSelection, text_vector
 from .timeparse import QuestionFilter, parse_question
 from .videoqa import QAFrame, VideoQA
 
 __all__ = ["Answer", "Citation", "answer_question"]
 
-_STOP = frozenset(
-    {
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "did",
-        "do",
-        "does",
-        "when",
-        "where",
-        "what",
-        "who",
-        "which",
-        "how",
-        "why",
-        "at",
-        "on",
-        "in",
-        "of",
-        "to",
-        "for",
-        "and",
-        "or",
-        "with",
-        "by",
-        "from",
-        "it",
-        "its",
-        "this",
-        "that",
-        "there",
-        "their",
-        "they",
-        "he",
-        "she",
-        "any",
-        "ever",
-        "last",
-    }
-)
+log = logging.getLogger(__name__)
+
+_KEEP_ASKED_FRAMES = 256  # cited buffer frames kept on disk (the newest)
 
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """A moment an answer used."""
+    """A moment or frame an answer used.
 
-    moment_id: str
+    ``source`` is ``memory`` (a remembered moment: ``moment_id``, its time range, peak ``score`` and the
+    standing queries that found it) or ``buffer`` (a recent frame not remembered yet). ``frame_time`` is
+    when the cited picture was taken; ``relevance`` is the selector's grade for it."""
+
     camera: str
     start: float
     end: float
-    score: float
+    frame_time: float
+    source: str
+    moment_id: str | None
+    score: float | None
+    relevance: float | None
     queries: dict[str, str]
     thumbnail: str | None
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "source": self.source,
             "moment_id": self.moment_id,
             "camera": self.camera,
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "start_iso": _iso(self.start),
             "end_iso": _iso(self.end),
-            "score": round(self.score, 2),
+            "frame_time": round(self.frame_time, 3),
+            "frame_iso": _iso(self.frame_time),
+            "score": round(self.score, 2) if self.score is not None else None,
+            "relevance": round(self.relevance, 3) if self.relevance is not None else None,
             "queries": self.queries,
             "thumbnail": self.thumbnail,
         }
@@ -96,12 +70,14 @@ class Citation:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """An answer with the moments it cites and where the time went."""
+    """An answer with what it cites, how its frames were chosen, and where the time went."""
 
     question: str
     text: str
     backend: str
+    selection: str = "time"
     citations: list[Citation] = field(default_factory=list)
+    candidates: dict[str, int] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
     filters: dict[str, str | None] = field(default_factory=dict)
 
@@ -111,50 +87,15 @@ class Answer:
             "filters": self.filters,
             "answer": self.text,
             "backend": self.backend,
+            "selection": self.selection,
+            "candidates": self.candidates,
             "citations": [c.to_dict() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
 
-def _answer_with_model(
-    question: str,
-    asked: QuestionFilter,
-    ranked: list[Moment],
-    answerer: VideoQA,
-    budget: int,
-    timings: dict[str, float],
-) -> Answer:
-    """Give the best ``budget`` moments' keyframes, in time order with their timestamps, to the model."""
-    t0 = time.perf_counter()
-    frames: list[QAFrame] = []
-    for m in ranked:
-        if len(frames) == budget:
-            break
-        if not m.thumbnail:
-            continue
-        try:
-            with Image.open(m.thumbnail) as img:
-                pixels = np.asarray(img.convert("RGB"))
-        except OSError:
-            continue  # a thumbnail evicted or damaged: cite only what the model saw
-        frames.append(QAFrame(m.camera, m.start_wall, pixels, "memory", m.id, m.thumbnail))
-    frames.sort(key=lambda f: f.wall)
-    t1 = time.perf_counter()
-    text = answerer.answer(asked.text or question, frames) if frames else "No remembered frame to look at."
-    t2 = time.perf_counter()
-    by_id = {m.id: m for m in ranked}
-    citations = [
-        Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail)
-        for m in (by_id[f.moment_id] for f in frames if f.moment_id in by_id)
-    ]
-    return Answer(
-        question=question,
-        text=text,
-        backend=answerer.name,
-        citations=citations,
-        timings_ms={**timings, "select": timings["select"] + (t1 - t0) * 1e3, "answer": (t2 - t1) * 1e3},
-        filters=_filters(asked),
-    )
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
 def _filters(asked: QuestionFilter) -> dict[str, str | None]:
@@ -175,91 +116,140 @@ def _scope(asked: QuestionFilter) -> str:
     return "".join(parts)
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+def _keep_frame(candidate: Candidate, folder: Path | None) -> str | None:
+    """Write a cited buffer frame's JPEG where the reader can open it; keep only the newest few."""
+    if folder is None or candidate.snapshot is None:
+        return None
+    path = folder / f"{candidate.camera}-{int(candidate.wall * 1000)}.jpg"
+    try:
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, candidate.snapshot)
+        kept = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-_KEEP_ASKED_FRAMES]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("ask: cannot keep the cited frame %s: %s", path.name, redact_text(str(exc)))
+        return None
+    return str(path)
 
 
-def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
+def _cite(chosen: Selected, frames_dir: Path | None, scale: str) -> Citation:
+    c, m = chosen.candidate, chosen.candidate.moment
+    relevance = chosen.relevance if scale != "time" else None
+    if m is not None:
+        return Citation(c.camera, m.start_wall, m.end_wall, c.wall, "memory", m.id, m.peak, relevance,
+                        dict(m.query_texts), m.thumbnail)  # fmt: skip
+    return Citation(c.camera, c.wall, c.wall, c.wall, "buffer", None, None, relevance, {}, _keep_frame(c, frames_dir))
 
 
-def _relevance(question_words: set[str], moment: Moment) -> int:
-    texts = " ".join(moment.query_texts.values())
-    return len(question_words & _words(texts))
+def _line(c: Citation) -> str:
+    graded = f", relevance {c.relevance:.2f}" if c.relevance is not None else ""
+    if c.source == "buffer":
+        where = f", {c.thumbnail}" if c.thumbnail else ""
+        return f"- {_iso(c.frame_time)} on {c.camera}: a recent frame from the rolling buffer{graded}{where}"
+    found = ", ".join(f"'{t}'" for t in c.queries.values()) or "a scene change"
+    score = f" (score {c.score:.1f}{graded})" if c.score is not None else ""
+    return f"- {_iso(c.start)} to {_iso(c.end)} on {c.camera}: {found}{score}"
+
+
+def _extractive(
+    asked: QuestionFilter, chosen: list[Selected], citations: list[Citation], selection: str, buffered: bool
+) -> str:
+    scope = _scope(asked)
+    if not citations:
+        where = "remembered or buffered" if buffered else "remembered"
+        return f"Nothing is {where}{scope}, so there is nothing to answer from."
+    words = question_words(asked.text)
+    if selection == "time":
+        matching = any(
+            c.moment is not None and words & question_words(" ".join(c.moment.query_texts.values()))
+            for c in (s.candidate for s in chosen)
+        )
+        lead = (
+            f"{len(citations)} remembered moment(s) or frame(s) match the words of the question"
+            if matching
+            else f"No remembered moment matches the words of the question; the {len(citations)} most relevant "
+            "recent one(s) follow"
+        )
+    else:
+        lead = f"{selection} chose {len(citations)} frame(s) as the most relevant"
+    text = (
+        "No answering model is configured (qa.backend: none), so this answer is extractive. "
+        + lead
+        + scope
+        + ":\n"
+        + "\n".join(_line(c) for c in citations)
+    )
+    moments = [s.candidate.moment for s in chosen if s.candidate.moment is not None]
+    if moments and not any(m.semantic for m in moments) and selection == "time":
+        text += (
+            "\nThese moments come from the activity scorer (no model): they show that something happened, "
+            "not what. Semantic search needs an embedding model."
+        )
+    return text
 
 
 def answer_question(
     question: str,
     memory: MomentMemory,
     *,
-    limit: int = 5,
-    pool: int = 500,
-    now: datetime | None = None,
+    asked: QuestionFilter | None = None,
+    buffered: Sequence[Candidate] = (),
+    selection: Selection | None = None,
     answerer: VideoQA | None = None,
+    limit: int = 5,
     budget: int = 8,
+    pool: int = 64,
+    now: datetime | None = None,
+    frames_dir: Path | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Answer:
-    """Answer extractively: the question's time and camera phrases filter the moments, and the moments are
-    ranked by the words they share with the queries that found them."""
+    """Answer ``question`` over the memory and the ``buffered`` frames (from the running service).
+
+    ``selection`` picks the frames (default: by time and words, no model); ``answerer`` answers from
+    them (default: an extractive answer). The model sees at most ``budget`` frames; an extractive answer
+    cites at most ``limit``. Blocking (disk, models): run it in a worker thread."""
+    timings = dict(timings or {})
     t0 = time.perf_counter()
-    asked = parse_question(question, now or datetime.now().astimezone(), memory.cameras())
-    words = _words(asked.text)
+    if asked is None:
+        asked = parse_question(question, now or datetime.now().astimezone(), memory.cameras())
+        timings["parse"] = (time.perf_counter() - t0) * 1e3
+    selection = selection or TimeSelection()
+    semantic = asked.text or question
     t1 = time.perf_counter()
-    candidates = memory.search(
-        camera=asked.camera,
-        since=asked.since.timestamp() if asked.since else None,
-        until=asked.until.timestamp() if asked.until else None,
-        limit=pool,
-    )
+    remembered = memory_candidates(asked, memory, text_vector=text_vector(selection, semantic), pool=pool)
+    candidates = merge_candidates(remembered, list(buffered))
     t2 = time.perf_counter()
-    ranked = sorted(candidates, key=lambda m: (_relevance(words, m), m.peak, m.start_wall), reverse=True)
-    matching = [m for m in ranked if _relevance(words, m) > 0]
-    chosen = (matching or ranked)[:limit]
-    chosen.sort(key=lambda m: m.start_wall)
+    keep = budget if answerer is not None else limit
+    chosen = selection.select(semantic, candidates, keep) if candidates else []
     t3 = time.perf_counter()
-    citations = [
-        Citation(m.id, m.camera, m.start_wall, m.end_wall, m.peak, dict(m.query_texts), m.thumbnail) for m in chosen
-    ]
-    scope = _scope(asked)
+    name = selection.name
+    if name in ("gens", "cascade") and chosen and max(s.relevance for s in chosen) < 1.0:
+        name += " (named no frame; retrieval order)"
+    text, backend = "", "extractive"
     if answerer is not None and chosen:
-        return _answer_with_model(question, asked, ranked, answerer, budget, {"parse": (t1 - t0) * 1e3,
-                                  "retrieve": (t2 - t1) * 1e3, "select": (t3 - t2) * 1e3})  # fmt: skip
-    if not chosen:
-        text = f"Nothing is remembered{scope}, so there is nothing to answer from."
-    else:
-        lead = (
-            f"{len(chosen)} remembered moment(s) match the words of the question"
-            if matching
-            else f"No remembered moment matches the words of the question; the {len(chosen)} most relevant recent "
-            "one(s) follow"
-        )
-        lines = [
-            f"- {_iso(c.start)} to {_iso(c.end)} on {c.camera}: "
-            + ", ".join(f"'{t}'" for t in c.queries.values())
-            + f" (score {c.score:.1f})"
-            for c in citations
-        ]
-        text = (
-            "No answering model is configured (qa.backend: none), so this answer is extractive. "
-            + lead
-            + scope
-            + ":\n"
-            + "\n".join(lines)
-        )
-        if not any(m.semantic for m in chosen):
-            text += (
-                "\nThese moments come from the activity scorer (no model): they show that something happened, "
-                "not what. Semantic search needs an embedding model."
-            )
+        shown = [(s, px) for s in chosen if (px := s.candidate.pixels(large=True)) is not None]
+        chosen = [s for s, _ in shown]
+        frames = [QAFrame(s.candidate.camera, s.candidate.wall, px, s.candidate.source,
+                          s.candidate.moment.id if s.candidate.moment else None, s.candidate.thumbnail)
+                  for s, px in shown]  # fmt: skip
+        text = answerer.answer(semantic, frames) if frames else "No remembered or buffered frame could be read."
+        backend = answerer.name
+    citations = [_cite(s, frames_dir, selection.name) for s in chosen]
+    if backend == "extractive":
+        text = _extractive(asked, chosen, citations, name, bool(buffered))
+    t4 = time.perf_counter()
+    timings["retrieve"] = timings.get("retrieve", 0.0) + (t2 - t1) * 1e3
+    timings["select"] = (t3 - t2) * 1e3
+    timings["answer"] = (t4 - t3) * 1e3
     return Answer(
         question=question,
-        filters=_filters(asked),
         text=text,
-        backend="extractive",
+        backend=backend,
+        selection=name,
         citations=citations,
-        timings_ms={
-            "parse": (t1 - t0) * 1e3,
-            "retrieve": (t2 - t1) * 1e3,
-            "select": (t3 - t2) * 1e3,
-            "answer": 0.0,
-        },
+        candidates={"memory": len(remembered), "buffer": sum(c.source == "buffer" for c in candidates)},
+        timings_ms={k: timings[k] for k in ("parse", "retrieve", "select", "answer") if k in timings},
+        filters=_filters(asked),
     )

@@ -96,6 +96,11 @@ class Scheduler:
     # -- standing queries ---------------------------------------------------------------------
 
     @property
+    def limiter(self) -> asyncio.Semaphore:
+        """Held while a model runs; anything else that runs a model (asks) takes it too."""
+        return self._limiter
+
+    @property
     def queries(self) -> list[Query]:
         return list(self._queries.values())
 

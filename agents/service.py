@@ -29,6 +29,7 @@ from streamer import (
 )
 
 from .alerts import Alert, AlertKind
+from .asker import Asker
 from .config import CameraConfig, FeedwatchConfig
 from .context import ContextKeyframe, ContextSampler
 from .memory import MomentMemory
@@ -37,6 +38,7 @@ from .publish import MqttAlertSink
 from .recorder import MomentRecorder
 from .scheduler import CameraCounters, Scheduler
 from .scoring import Query, Scorer, create_scorer, resolve_backend
+from .videoqa import create_videoqa
 
 __all__ = ["CameraReport", "Service", "ServiceReport"]
 
@@ -105,6 +107,7 @@ class Service:
         self._stop = asyncio.Event()
         self._alerts = 0
         self.recorder: MomentRecorder | None = None
+        self.asker: Asker | None = None
         self._alerts_by_camera: dict[str, int] = {}
 
     def stop(self) -> None:
@@ -202,9 +205,19 @@ class Service:
                     stride=cfg.scorer.stride,
                     context=ContextSampler(),
                 )
+                answerer = await asyncio.to_thread(create_videoqa, cfg.qa)
+                self.asker = Asker(
+                    self.memory,
+                    self.buffers,
+                    scorer,
+                    answerer,
+                    self.scheduler.limiter,
+                    budget=cfg.qa.frame_budget,
+                    frames_dir=cfg.memory.path / "asked",
+                )
                 if publisher is not None:
                     discovery = cfg.mqtt.discovery_prefix or None
-                    MqttApi(self, publisher, store, self.memory, discovery).publish_state()
+                    MqttApi(self, publisher, store, self.asker, discovery).publish_state()
                 try:
                     await self._run_stages(self.scheduler)
                 except BaseExceptionGroup as group:
