@@ -220,4 +220,5 @@ async def test_running_service_answers_from_its_buffer_and_memory(tmp_path: Path
         assert Path(c.thumbnail).parent == tmp_path / "memory" / "asked"
     assert "rolling buffer" in answer.text and "No answering model is configured" in answer.text
     assert set(answer.timings_ms) == {"parse", "retrieve", "select", "answer"}
-    assert answer.to_dict()["citations"][0]["source"] in ("memory", "buffer")
+    cited = answer.to_dict()["citations"]
+    assert isinstance(cited, list) and {c["source"] for c in cited} <= {"memory", "buffer"}
