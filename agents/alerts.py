@@ -19,7 +19,7 @@ from streamer import Frame
 from .config import AlertSettings
 from .scoring import Query
 
-__all__ = ["Alert", "AlertKind", "AlertPolicy"]
+__all__ = ["Alert", "AlertKind", "AlertPolicy", "alert_view"]
 
 _NAMESPACE = uuid.UUID("5b7f2a8e-51b0-4a7e-9d6e-0f3c2b1d9a11")
 
@@ -71,6 +71,13 @@ class Alert:
             "semantic": self.semantic,
             "snapshot": self.snapshot_path,
         }
+
+
+def alert_view(alert: Alert) -> dict[str, object]:
+    """The alert as the HTTP API and its event stream show it: the snapshot as a URL, not a file path."""
+    out = {k: v for k, v in alert.to_payload().items() if k != "snapshot"}
+    out["snapshot_url"] = f"/api/alerts/{alert.id}/snapshot.jpg" if alert.snapshot_path else None
+    return out
 
 
 @dataclass(slots=True)

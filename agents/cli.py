@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -82,6 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish alerts to this MQTT broker")
     p.add_argument("--realtime", action="store_true", help="pace a file at its own speed, like a live camera")
+    p.add_argument("--http", metavar="[HOST:]PORT", help="also serve the HTTP API and web page (default: off)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a stream to open or send data")
     p.add_argument("--json", action="store_true", help="print alerts as JSON lines (new, update and end events)")
 
@@ -96,6 +98,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--limit", type=int, default=5, help="moments to cite at most (default 5)")
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="answer from the memory on disk even when a service is running (by default, a running service at "
+        "the config's http address answers, over its memory and its cameras' rolling buffers)",
+    )
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the running service's answer")
     p.add_argument("--json", action="store_true", help="print the answer, citations and timings as JSON")
 
     p = sub.add_parser("validate", help="check a config file and print every error with its key path")
@@ -268,6 +277,11 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         host, _, port = args.mqtt.rpartition(":") if ":" in args.mqtt else (args.mqtt, "", "1883")
         mqtt = base.setdefault("mqtt", {})
         mqtt.update({"enabled": True, "host": host, "port": port})
+    http = base.setdefault("http", {})
+    http["enabled"] = args.http is not None
+    if args.http:
+        host, _, port = args.http.rpartition(":") if ":" in args.http else ("127.0.0.1", "", args.http)
+        http.update({"host": host or "127.0.0.1", "port": port})
     config = validate_config(base, "watch options")
     service = Service(config, retry=False, on_alert=_AlertPrinter(args.json, args.verbose))
     log.info("watching %s", redact_url(args.source))
@@ -292,6 +306,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     config = _load(args.config, None) if args.config is not None else None
+    if args.memory is None and not args.local:
+        answered = _ask_service(args, config or FeedwatchConfig())
+        if answered is not None:
+            print(json.dumps(answered, indent=2) if args.json else answered["answer"])
+            return 0
     path = args.memory or (config.memory.path if config is not None else default_memory_dir())
     answerer, budget, scorer = None, 8, None
     if config is not None:
@@ -321,6 +340,37 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(answer.text)
     return 0
+
+
+def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str, Any] | None:
+    """Ask the running service (memory plus its rolling buffers); None when no service listens there."""
+    import urllib.error
+    import urllib.request
+
+    if not config.http.enabled:
+        return None
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    url = f"http://{host}:{config.http.port}/api/ask"
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get(config.http.token_env)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps({"question": args.question, "limit": args.limit}).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except (ValueError, AttributeError):
+            detail = exc.reason
+        raise ConfigError(f"the running service at {url} refused the question ({exc.code}): {detail}") from None
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        log.debug("no running service at %s (%s); answering from the memory on disk", url, exc)
+        return None
+    log.info("answered by the running service at %s (memory and rolling buffers)", url)
+    return answer
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

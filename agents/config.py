@@ -24,6 +24,7 @@ __all__ = [
     "EmbeddingSettings",
     "FeedwatchConfig",
     "GensSettings",
+    "HttpConfig",
     "MemorySettings",
     "MqttConfig",
     "OpenAIVLMSettings",
@@ -228,6 +229,24 @@ class MqttConfig(_Strict):
         return None if value == "" else value
 
 
+class HttpConfig(_Strict):
+    """The HTTP API and web page the running service serves."""
+
+    enabled: bool = Field(default=True, description="Serve the HTTP API and the web page (feedwatch run).")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on. Anything but a loopback address needs a bearer token (see token_env).",
+    )
+    port: int = Field(default=8765, ge=0, le=65535, description="Port to listen on; 0 picks a free one (logged).")
+    token_env: str = Field(
+        default="FEEDWATCH_API_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the bearer token. When it is set, every API call needs it "
+        "(header 'Authorization: Bearer ...', or the cookie the page's sign-in sets).",
+    )
+    max_body_kb: int = Field(default=64, ge=1, le=4096, description="Largest request body accepted, KiB.")
+
+
 class QAConfig(_Strict):
     """The model that answers questions over remembered footage."""
 
@@ -259,6 +278,7 @@ class FeedwatchConfig(_Strict):
     memory: MemorySettings = Field(default_factory=MemorySettings, description="Moment memory.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
     qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API and web page.")
 
     @field_validator("cameras", "queries")
     @classmethod

@@ -18,7 +18,6 @@ persisted (``queries.json`` in the memory folder) so they survive a restart.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -89,13 +88,11 @@ class MqttApi:
         self,
         service: Any,
         publisher: MqttPublisher,
-        store: QueryStore,
         asker: Asker,
         discovery_prefix: str | None,
     ) -> None:
         self.service = service
         self.publisher = publisher
-        self.store = store
         self.asker = asker
         self.discovery_prefix = discovery_prefix
         self._discovered: set[str] = set()
@@ -103,6 +100,7 @@ class MqttApi:
         publisher.subscribe(publisher.topic("queries", "+", "delete"), self._on_delete)
         publisher.subscribe(publisher.topic("ask"), self._on_ask)
         publisher.on_connect(self.publish_state)
+        service.on_queries_changed(self.publish_state)
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -183,15 +181,10 @@ class MqttApi:
             except ValidationError as exc:
                 raise ValueError("; ".join(format_validation_error(exc))) from None
             query = Query(cfg.id, cfg.text, cfg.threshold, tuple(cfg.cameras))
-            self.service.add_query(query)
-        except (ValueError, Exception) as exc:
+            await self.service.set_query(query)
+        except (ValueError, FeedwatchError) as exc:
             self._reply(message, {"ok": False, "error": str(exc)}, body)
             return
-        added, deleted = self.store.load()
-        added = [q for q in added if q.id != query.id] + [query]
-        deleted.discard(query.id)
-        await asyncio.to_thread(self.store.save, added, deleted)
-        self.publish_state()
         self._reply(message, {"ok": True, "query": _query_dict(query)}, body)
 
     async def _on_delete(self, message: aiomqtt.Message) -> None:
@@ -203,14 +196,9 @@ class MqttApi:
         except ValueError as exc:
             self._reply(message, {"ok": False, "error": str(exc)}, None)
             return
-        if not await self.service.remove_query(query_id):
+        if not await self.service.delete_query(query_id):
             self._reply(message, {"ok": False, "error": f"no standing query {query_id!r}"}, body)
             return
-        added, deleted = self.store.load()
-        added = [q for q in added if q.id != query_id]
-        deleted.add(query_id)
-        await asyncio.to_thread(self.store.save, added, deleted)
-        self.publish_state()
         self._reply(message, {"ok": True, "deleted": query_id}, body)
 
     async def _on_ask(self, message: aiomqtt.Message) -> None:

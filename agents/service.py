@@ -2,7 +2,7 @@
 
 Every resource is an async context manager entered on one exit stack; the stages run in one
 TaskGroup. Shutdown is startup in reverse: readers stop, the scheduler ends open alerts, the output
-stage drains, then MQTT and the memory close.
+stage drains, then the HTTP server, MQTT and the memory close.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,17 +19,20 @@ from streamer import (
     CameraReader,
     CameraStatus,
     ConfigError,
+    EventHub,
     FeedwatchError,
     FrameBuffer,
+    HttpServer,
     MemoryStoreError,
     MqttPublisher,
     MqttSettings,
     OverflowPolicy,
     SourceOptions,
+    is_loopback,
     probe,
 )
 
-from .alerts import Alert, AlertKind
+from .alerts import Alert, AlertKind, alert_view
 from .asker import Asker
 from .config import CameraConfig, FeedwatchConfig
 from .context import ContextKeyframe, ContextSampler
@@ -63,6 +67,7 @@ class CameraReport:
     skipped: int
     alerts: int
     max_lag_s: float = 0.0
+    lag_s: float = 0.0
 
 
 @dataclass(slots=True)
@@ -108,6 +113,13 @@ class Service:
         self._alerts = 0
         self.recorder: MomentRecorder | None = None
         self.asker: Asker | None = None
+        self.events = EventHub()
+        self.open_alerts: dict[str, Alert] = {}
+        self.query_store = QueryStore(config.memory.path / "queries.json")
+        self._query_listeners: list[Callable[[], None]] = []
+        self.started_wall = time.time()
+        self.http_port: int | None = None
+        self.asks = 0
         self._alerts_by_camera: dict[str, int] = {}
 
     def stop(self) -> None:
@@ -133,6 +145,35 @@ class Service:
                 if query.applies_to(cam):
                     self._mqtt.query_state(cam, query.id, False)
         log.info("standing query %s added: %r", query.id, query.text)
+
+    def on_queries_changed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the loop) whenever the standing queries change at run time."""
+        self._query_listeners.append(callback)
+
+    async def set_query(self, query: Query) -> None:
+        """Add or replace a standing query, persist it so it survives a restart, and announce the new list."""
+        self.add_query(query)
+        added, deleted = self.query_store.load()
+        added = [q for q in added if q.id != query.id] + [query]
+        deleted.discard(query.id)
+        await asyncio.to_thread(self.query_store.save, added, deleted)
+        self._queries_changed()
+
+    async def delete_query(self, query_id: str) -> bool:
+        """Remove a standing query (ending its open alerts), persist and announce; False when there was none."""
+        if not await self.remove_query(query_id):
+            return False
+        added, deleted = self.query_store.load()
+        added = [q for q in added if q.id != query_id]
+        deleted.add(query_id)
+        await asyncio.to_thread(self.query_store.save, added, deleted)
+        self._queries_changed()
+        return True
+
+    def _queries_changed(self) -> None:
+        for callback in self._query_listeners:
+            callback()
+        self.events.publish("queries", {"queries": [q.id for q in self.list_queries()]})
 
     async def remove_query(self, query_id: str) -> bool:
         """Remove a standing query, ending its open alerts; False when there was no such query."""
@@ -164,6 +205,12 @@ class Service:
         """Run until stopped, or until every (non-looping file) camera has ended."""
         t0 = time.monotonic()
         cfg = self.config
+        token = os.environ.get(cfg.http.token_env) or None
+        if cfg.http.enabled and token is None and not is_loopback(cfg.http.host):
+            raise ConfigError(
+                f"http.host {cfg.http.host} is reachable from other machines, so the API needs a bearer token: set "
+                f"the environment variable {cfg.http.token_env}, or bind http.host to 127.0.0.1"
+            )
         if not self.retry:
             # Fail fast, before loading any model, on a source that does not open.
             for cam in cfg.cameras:
@@ -174,8 +221,7 @@ class Service:
                 self.memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
                 stack.callback(self.memory.close)
                 await asyncio.to_thread(self._prune)
-                store = QueryStore(cfg.memory.path / "queries.json")
-                queries = apply_overlay(_queries(cfg), store)
+                queries = apply_overlay(_queries(cfg), self.query_store)
                 publisher: MqttPublisher | None = None
                 if cfg.mqtt.enabled:
                     publisher = await stack.enter_async_context(MqttPublisher(_mqtt_settings(cfg)))
@@ -217,7 +263,14 @@ class Service:
                 )
                 if publisher is not None:
                     discovery = cfg.mqtt.discovery_prefix or None
-                    MqttApi(self, publisher, store, self.asker, discovery).publish_state()
+                    MqttApi(self, publisher, self.asker, discovery).publish_state()
+                if cfg.http.enabled:
+                    from .http_api import create_app
+
+                    app = create_app(self, token, max_body=cfg.http.max_body_kb * 1024)
+                    server = await stack.enter_async_context(HttpServer(app, cfg.http.host, cfg.http.port))
+                    self.http_port = server.bound_port
+                    stack.callback(self.events.close)  # runs first on the way out: live streams end, then the server
                 try:
                     await self._run_stages(self.scheduler)
                 except BaseExceptionGroup as group:
@@ -236,6 +289,7 @@ class Service:
         return CameraReader(cam.id, cam.url, options, retry=self.retry, policy=policy, on_status=self._on_status)
 
     def _on_status(self, camera: str, status: CameraStatus) -> None:
+        self.events.publish("status", {"camera": camera, "status": status.value, "time": round(time.time(), 3)})
         if self._mqtt is not None:
             reader = self.readers.get(camera)
             self._mqtt.camera_status(camera, status, reader.url if reader else None)
@@ -297,6 +351,11 @@ class Service:
                 # The alert still goes out (without its snapshot path); the memory says what failed.
                 log.error("memory: alert %s of %s not stored: %s", event.id, event.camera, exc)
                 alert = event
+            if alert.kind is AlertKind.END:
+                self.open_alerts.pop(alert.id, None)
+            else:
+                self.open_alerts[alert.id] = alert
+            self.events.publish("alert", alert_view(alert))
             self._alerts += alert.kind is AlertKind.NEW
             if alert.kind is AlertKind.NEW:
                 self._alerts_by_camera[alert.camera] = self._alerts_by_camera.get(alert.camera, 0) + 1
@@ -329,17 +388,22 @@ class Service:
                 await asyncio.to_thread(self._prune)
 
     def _report(self, wall_s: float) -> ServiceReport:
-        report = ServiceReport(
+        return ServiceReport(
             self.backend,
             self.backend_reason,
             wall_s,
+            cameras=self.camera_reports(),
             alerts=self._alerts,
             moments=self.recorder.moments if self.recorder else 0,
         )
+
+    def camera_reports(self) -> list[CameraReport]:
+        """Each camera's counters now (call on the loop)."""
+        reports = []
         for cam, reader in self.readers.items():
             counters = self.scheduler.counters.get(cam) if self.scheduler else None
             counters = counters or CameraCounters()
-            report.cameras.append(
+            reports.append(
                 CameraReport(
                     camera=cam,
                     status=reader.status.value,
@@ -351,9 +415,10 @@ class Service:
                     skipped=counters.skipped,
                     alerts=self._alerts_by_camera.get(cam, 0),
                     max_lag_s=round(counters.max_lag_s, 3),
+                    lag_s=round(counters.lag_s, 3),
                 )
             )
-        return report
+        return reports
 
 
 def _source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:

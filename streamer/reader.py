@@ -196,6 +196,7 @@ class CameraReader:
             while not self._stop.is_set():
                 self._set_status(CameraStatus.CONNECTING)
                 decoder = self._decoder = FrameDecoder(self.camera, self.url, self.options)
+                decoded_before = self.stats.decoded
                 last_pts = offset
                 try:
                     for frame in decoder.frames(self._stop, seq_start=seq):
@@ -206,6 +207,7 @@ class CameraReader:
                         last_pts = frame.pts
                         seq = frame.seq + 1
                         self.stats.sampled += 1
+                        self.stats.decoded = decoded_before + decoder.decoded  # live, for status and metrics
                         self._set_status(CameraStatus.LIVE)
                         if not self._emit(frame):
                             return
@@ -229,7 +231,7 @@ class CameraReader:
                     if self._stop.wait(delay):
                         return
                 finally:
-                    self.stats.decoded += decoder.decoded
+                    self.stats.decoded = decoded_before + decoder.decoded
                     self.stats.bad_packets += decoder.bad_packets
                 # Keep times monotonic across reconnects and file loops.
                 period = 1.0 / self.options.sample_fps if self.options.sample_fps > 0 else 0.0
