@@ -369,7 +369,7 @@ def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str,
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         log.debug("no running service at %s (%s); answering from the memory on disk", url, exc)
         return None
-    log.info("answered by the running service at %s (memory and rolling buffers)", url)
+    print(f"(answered by the running service at {url}, over its memory and rolling buffers)", file=sys.stderr)
     return answer
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import pytest
 
 from agents.bench.common import free_port, wait_port
 from tests.agents.test_http_api import _remember
-from tests.helpers import PERSON_CLIP
+from tests.helpers import PERSON_CLIP, run_cli
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -138,3 +139,11 @@ def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Pa
         assert not errors, errors
     finally:
         driver.quit()
+    # `feedwatch ask` with the same config asks the running service, which also answers from its buffers.
+    asked = run_cli("ask", "what happened on the lobby camera in the last minute?", "--config",
+                    str(tmp_path / "feedwatch.yaml"), "--json")  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert "running service" in asked.stderr
+    assert answer["candidates"]["buffer"] > 0 and answer["filters"]["camera"] == "lobby"
+    assert answer["citations"] and all(c["thumbnail_url"] for c in answer["citations"])
