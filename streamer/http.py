@@ -208,7 +208,9 @@ class HttpServer:
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http")
-        await asyncio.wait([self._task, asyncio.create_task(self._server.ready.wait())], return_when="FIRST_COMPLETED")
+        ready = asyncio.create_task(self._server.ready.wait())
+        await asyncio.wait([self._task, ready], return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
         if self._task.done():
             self._task.result()
             raise ConfigError(f"http: the server on {self.host}:{self.port} stopped as it started")
