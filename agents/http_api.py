@@ -34,7 +34,7 @@ from .alerts import alert_view
 from .config import QueryConfig
 from .memory import Moment
 from .metrics import metrics_text
-from .retrieval import question_words
+from .retrieval import question_words, shared_words
 from .scoring import Query as StandingQuery
 from .selection import text_vector
 
@@ -271,9 +271,8 @@ def create_app(service: Service, token: str | None, *, max_body: int = 65536) ->
                     return {"search": "embedding", "items": items, "more": len(page) > limit}
                 words = question_words(q)
                 found = [
-                    m for m in memory.search(query_id=query, kind=kind, limit=2000, **filters)
-                    if words & question_words(" ".join(m.query_texts.values()))
-                ]  # fmt: skip
+                    m for m in memory.search(query_id=query, kind=kind, limit=2000, **filters) if shared_words(words, m)
+                ]
                 page_m = found[offset : offset + limit + 1]
                 return {
                     "search": "words",

@@ -19,7 +19,7 @@ from streamer import redact_text
 
 from .fileio import atomic_write
 from .memory import MomentMemory
-from .retrieval import Candidate, memory_candidates, merge_candidates, question_words
+from .retrieval import Candidate, memory_candidates, merge_candidates, question_words, shared_words
 from .selection import Selected, Selection, TimeSelection, text_vector
 from .timeparse import QuestionFilter, parse_question
 from .videoqa import QAFrame, VideoQA
@@ -162,10 +162,7 @@ def _extractive(
         return f"Nothing is {where}{scope}, so there is nothing to answer from."
     words = question_words(asked.text)
     if selection == "time":
-        matching = any(
-            c.moment is not None and words & question_words(" ".join(c.moment.query_texts.values()))
-            for c in (s.candidate for s in chosen)
-        )
+        matching = any(c.moment is not None and shared_words(words, c.moment) for c in (s.candidate for s in chosen))
         lead = (
             f"{len(citations)} remembered moment(s) or frame(s) match the words of the question"
             if matching

@@ -22,7 +22,14 @@ from streamer import FrameBuffer
 from .memory import Moment, MomentMemory
 from .timeparse import QuestionFilter
 
-__all__ = ["Candidate", "buffer_candidates", "memory_candidates", "merge_candidates", "question_words"]
+__all__ = [
+    "Candidate",
+    "buffer_candidates",
+    "memory_candidates",
+    "merge_candidates",
+    "question_words",
+    "shared_words",
+]
 
 _STOP_WORDS = (
     "a an the is are was were be been did do does when where what who which how why at on in of to for and or "
@@ -83,12 +90,9 @@ def question_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOP}
 
 
-def _shared_words(words: set[str], moment: Moment) -> int:
+def shared_words(words: set[str], moment: Moment) -> int:
+    """How many of ``words`` (from :func:`question_words`) the texts of the moment's standing queries hold."""
     return len(words & question_words(" ".join(moment.query_texts.values())))
-
-
-def _prior(words: set[str], moment: Moment) -> float:
-    return _shared_words(words, moment) + moment.peak / 10
 
 
 def _range(asked: QuestionFilter) -> tuple[float | None, float | None]:
@@ -119,11 +123,12 @@ def memory_candidates(
         ]
     words = question_words(asked.text)
     moments = memory.search(camera=asked.camera, since=since, until=until, limit=max(pool, 500))
-    moments.sort(key=lambda m: (_shared_words(words, m), m.peak, m.start_wall), reverse=True)
-    moments = moments[:pool]
-    times = memory.keyframe_times([m.id for m in moments])
+    ranked = sorted(((shared_words(words, m), m) for m in moments), key=lambda t: (t[0], t[1].peak, t[1].start_wall),
+                    reverse=True)[:pool]  # fmt: skip
+    times = memory.keyframe_times([m.id for _, m in ranked])
     return [
-        Candidate(m.camera, times.get(m.id, m.start_wall), "memory", _prior(words, m), m, m.thumbnail) for m in moments
+        Candidate(m.camera, times.get(m.id, m.start_wall), "memory", shared + m.peak / 10, m, m.thumbnail)
+        for shared, m in ranked
     ]
 
 
