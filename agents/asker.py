@@ -23,7 +23,7 @@ from .selection import selection_for
 from .timeparse import parse_question
 from .videoqa import VideoQA
 
-__all__ = ["Asker"]
+__all__ = ["MAX_QUESTION", "Asker"]
 
 MAX_QUESTION = 1000
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from streamer import BodyLimit, FeedwatchError, ModelError, redact_text, token_matches
 
 from .alerts import alert_view
+from .asker import MAX_QUESTION
 from .config import QueryConfig
 from .memory import Moment
 from .metrics import metrics_text
@@ -75,7 +76,7 @@ class QueryOut(BaseModel):
 
 
 class AskIn(BaseModel):
-    question: str = Field(min_length=1, max_length=1000, description="The question, in plain language.")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="The question, in plain language.")
     limit: int = Field(default=5, ge=1, le=50, description="Moments or frames an extractive answer cites at most.")
 
 
@@ -172,7 +173,7 @@ def create_app(service: Service, token: str | None, *, max_body: int = 65536) ->
                     id=r.camera, status=r.status, error=redact_text(reader.last_error) if reader.last_error else None,
                     decoded=r.decoded, sampled=r.sampled, dropped=r.dropped, reconnects=r.reconnects, scored=r.scored,
                     skipped=r.skipped, alerts=r.alerts, lag_s=r.lag_s, buffer_frames=len(buf),
-                    open_alerts=sum(a.camera == r.camera for a in service.open_alerts.values()),
+                    open_alerts=service.open_alert_count(r.camera),
                     buffer_seconds=round(buf.seconds, 3), latest=newest[0].wall if newest else None,
                     snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg",
                 )

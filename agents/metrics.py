@@ -45,10 +45,7 @@ class _ServiceCollector(Collector):
             ),
             "buffer_frames": ("Frames in the rolling buffer.", {c: float(len(b)) for c, b in service.buffers.items()}),
             "buffer_bytes": ("Bytes in the rolling buffer.", {c: float(b.nbytes) for c, b in service.buffers.items()}),
-            "open_alerts": (
-                "Alerts open now.",
-                {r.camera: float(sum(a.camera == r.camera for a in service.open_alerts.values())) for r in reports},
-            ),
+            "open_alerts": ("Alerts open now.", {r.camera: float(service.open_alert_count(r.camera)) for r in reports}),
         }
         for name, (doc, values) in gauges.items():
             gauge = GaugeMetricFamily(f"feedwatch_{name}", doc, labels=["camera"])

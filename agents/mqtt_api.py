@@ -58,6 +58,18 @@ class QueryStore:
             log.error("standing queries in %s are unreadable (%s); using the configured ones", self.path, exc)
             return [], set()
 
+    def remember(self, query: Query) -> None:
+        """Record that ``query`` was added or replaced (and is no longer deleted)."""
+        added, deleted = self.load()
+        deleted.discard(query.id)
+        self.save([q for q in added if q.id != query.id] + [query], deleted)
+
+    def forget(self, query_id: str) -> None:
+        """Record that the query ``query_id`` was deleted."""
+        added, deleted = self.load()
+        deleted.add(query_id)
+        self.save([q for q in added if q.id != query_id], deleted)
+
     def save(self, added: list[Query], deleted: set[str]) -> None:
         data = {
             "added": [

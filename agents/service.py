@@ -117,7 +117,6 @@ class Service:
         self.open_alerts: dict[str, Alert] = {}
         self.query_store = QueryStore(config.memory.path / "queries.json")
         self._query_listeners: list[Callable[[], None]] = []
-        self.started_wall = time.time()
         self.http_port: int | None = None
         self.asks = 0
         self._alerts_by_camera: dict[str, int] = {}
@@ -153,20 +152,14 @@ class Service:
     async def set_query(self, query: Query) -> None:
         """Add or replace a standing query, persist it so it survives a restart, and announce the new list."""
         self.add_query(query)
-        added, deleted = self.query_store.load()
-        added = [q for q in added if q.id != query.id] + [query]
-        deleted.discard(query.id)
-        await asyncio.to_thread(self.query_store.save, added, deleted)
+        await asyncio.to_thread(self.query_store.remember, query)
         self._queries_changed()
 
     async def delete_query(self, query_id: str) -> bool:
         """Remove a standing query (ending its open alerts), persist and announce; False when there was none."""
         if not await self.remove_query(query_id):
             return False
-        added, deleted = self.query_store.load()
-        added = [q for q in added if q.id != query_id]
-        deleted.add(query_id)
-        await asyncio.to_thread(self.query_store.save, added, deleted)
+        await asyncio.to_thread(self.query_store.forget, query_id)
         self._queries_changed()
         return True
 
@@ -396,6 +389,10 @@ class Service:
             alerts=self._alerts,
             moments=self.recorder.moments if self.recorder else 0,
         )
+
+    def open_alert_count(self, camera: str) -> int:
+        """Alerts open now on ``camera``."""
+        return sum(a.camera == camera for a in self.open_alerts.values())
 
     def camera_reports(self) -> list[CameraReport]:
         """Each camera's counters now (call on the loop)."""
