@@ -81,13 +81,23 @@ class EmbeddingSelection:
     def __init__(self, embedder: EmbeddingScorer, batch: int = 32) -> None:
         self.embedder = embedder
         self.batch = batch
+        self._last: tuple[str, NDArray[np.float32]] | None = None
+
+    def text_embedding(self, text: str) -> NDArray[np.float32]:
+        """The text's embedding; the last one is kept, as memory search and ranking both need the question's."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        vector: NDArray[np.float32] = self.embedder.embed_texts([text])[0]
+        self._last = (text, vector)
+        return vector
 
     def rank(self, question: str, candidates: list[Candidate]) -> list[tuple[float, Candidate]]:
         """Every candidate with a readable picture, with its similarity to the question."""
         usable = [(c, px) for c in candidates if (px := c.pixels()) is not None]
         if not usable:
             return []
-        text = self.embedder.embed_texts([question])[0]
+        text = self.text_embedding(question)
         sims: list[float] = []
         for i in range(0, len(usable), self.batch):
             vectors = self.embedder.embed_images([px for _, px in usable[i : i + self.batch]])
@@ -145,12 +155,8 @@ def selection_for(scorer: Scorer | None) -> Selection:
 
 def text_vector(selection: Selection, text: str) -> NDArray[np.float32] | None:
     """The question's text embedding, when the selection holds an embedding model (for memory search)."""
-    embedder = None
     if isinstance(selection, EmbeddingSelection):
-        embedder = selection.embedder
-    elif isinstance(selection, GensSelection) and selection.shortlist is not None:
-        embedder = selection.shortlist.embedder
-    if embedder is None:
-        return None
-    vector: NDArray[np.float32] = embedder.embed_texts([text])[0]
-    return vector
+        return selection.text_embedding(text)
+    if isinstance(selection, GensSelection) and selection.shortlist is not None:
+        return selection.shortlist.text_embedding(text)
+    return None
