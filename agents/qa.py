@@ -125,13 +125,20 @@ def _keep_frame(candidate: Candidate, folder: Path | None) -> str | None:
         if not path.exists():
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, candidate.snapshot)
-        kept = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
-        for old in kept[:-_KEEP_ASKED_FRAMES]:
-            old.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("ask: cannot keep the cited frame %s: %s", path.name, redact_text(str(exc)))
         return None
     return str(path)
+
+
+def _prune_kept(folder: Path) -> None:
+    """Keep only the newest cited buffer frames."""
+    try:
+        kept = sorted(folder.glob("*.jpg"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-_KEEP_ASKED_FRAMES]:
+            old.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("ask: cannot prune the cited frames in %s: %s", folder, redact_text(str(exc)))
 
 
 def _cite(chosen: Selected, frames_dir: Path | None, scale: str) -> Citation:
@@ -234,6 +241,8 @@ def answer_question(
         text = answerer.answer(semantic, frames) if frames else "No remembered or buffered frame could be read."
         backend = answerer.name
     citations = [_cite(s, frames_dir, selection.name) for s in chosen]
+    if frames_dir is not None and any(c.source == "buffer" and c.thumbnail for c in citations):
+        _prune_kept(frames_dir)  # once per answer, not per frame
     if backend == "extractive":
         text = _extractive(asked, chosen, citations, name, bool(buffered))
     t4 = time.perf_counter()
