@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .frames import Frame
-from .reader import OverflowPolicy
+from .policies import OverflowPolicy
 
 __all__ = ["BufferStats", "FrameBuffer"]
 

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import enum
 import logging
-import random
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,10 +14,11 @@ from types import TracebackType
 
 from .errors import SourceError
 from .frames import Frame
+from .policies import Backoff, OverflowPolicy
 from .redact import redact_url
 from .source import FrameDecoder, SourceOptions, is_file_source
 
-__all__ = ["Backoff", "CameraReader", "CameraStatus", "OverflowPolicy", "ReaderStats"]
+__all__ = ["CameraReader", "CameraStatus", "ReaderStats"]
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +31,6 @@ class CameraStatus(enum.StrEnum):
     STALLED = "stalled"
     OFFLINE = "offline"
     ENDED = "ended"
-
-
-class OverflowPolicy(enum.StrEnum):
-    """What a full hand-off queue does: wait (files: lose nothing) or drop the oldest (live: stay current)."""
-
-    BLOCK = "block"
-    DROP_OLDEST = "drop_oldest"
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter; :meth:`reset` after the first good frame."""
-
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        delay = random.uniform(0.0, min(self.cap_s, self.base_s * 2.0**self.attempt))
-        self.attempt += 1
-        return delay
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass(slots=True)
@@ -252,14 +228,17 @@ class CameraReader:
             except RuntimeError:
                 return False
             return True
-        while not self._stop.is_set():
-            fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), loop)
+        # One put, waited for in slices so the stop flag is seen. Never cancelled and resubmitted: a put that
+        # lands just as a slice times out would then enqueue the same frame twice.
+        fut = asyncio.run_coroutine_threadsafe(self._queue.put(item), loop)
+        while True:
             try:
                 fut.result(timeout=0.5)
                 return True
             except TimeoutError:
-                fut.cancel()
-        return False
+                if self._stop.is_set():
+                    fut.cancel()
+                    return False
 
     def _put_drop_oldest(self, item: Frame | _End) -> None:
         if self._queue.full():

@@ -26,6 +26,7 @@ from .errors import SourceError
 from .frames import Frame, encode_jpeg
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
+from .urls import is_file_source
 
 __all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "open_container", "probe"]
 
@@ -52,12 +53,6 @@ class SourceOptions:
     # Skip decoding non-reference frames (B-frames, mostly) when sampling at most half the stream's
     # rate: the sampler then picks the next reference frame, at most a frame or two later. None: auto.
     skip_nonref: bool | None = None
-
-
-def is_file_source(url: str) -> bool:
-    """True for a local path or ``file:`` URL (finite, seekable, replayable), False for network streams."""
-    scheme = urlsplit(url).scheme.lower()
-    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
 
 
 def open_container(url: str, options: SourceOptions) -> Any:

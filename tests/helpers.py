@@ -1,21 +1,43 @@
-"""Helpers for the tests: paths of the real sample clips, free ports, a broker, a CLI runner."""
+"""Helpers for the tests: paths of the real sample clips, free ports, a broker, a CLI runner, and waiting for a
+condition within a deadline that scales with the machine (``FEEDWATCH_TEST_SCALE``, e.g. 3 on a loaded host)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agents import FeedwatchConfig, Service
+from agents.api import HttpApi, extensions_for
 from agents.bench.common import free_port, wait_port
+from agents.service import AlertListener
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("FEEDWATCH_MEDIA", ROOT.parent / "shared" / "media")) / "intel-sample-videos"
 PERSON_CLIP = MEDIA / "one-by-one-person-detection.mp4"
 PERSON_TRUTH = MEDIA / "one-by-one-person-detection.events.json"
 SHORT_CLIP = MEDIA / "asl_walk.mkv"
+SCALE = float(os.environ.get("FEEDWATCH_TEST_SCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A deadline, stretched by ``FEEDWATCH_TEST_SCALE`` on slow or loaded machines."""
+    return seconds * SCALE
+
+
+async def wait_until(condition: Callable[[], object], timeout: float = 30.0, what: str = "the condition") -> None:
+    """Poll ``condition`` until it holds; fail (naming ``what``) after a scaled ``timeout``. Never a fixed sleep."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {scaled(timeout):.0f} s waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -60,8 +82,17 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
         [sys.executable, "-m", "agents.cli", *args],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(timeout),
         env=full_env,
         cwd=ROOT,
         check=False,
     )
+
+
+def served(
+    config: FeedwatchConfig, *, retry: bool, on_alert: AlertListener | None = None
+) -> tuple[Service, HttpApi | None]:
+    """The service with the APIs its config turns on, as ``feedwatch run`` builds it; and its HTTP API, if any."""
+    extensions = extensions_for(config)
+    http = next((e for e in extensions if isinstance(e, HttpApi)), None)
+    return Service(config, retry=retry, on_alert=on_alert, extensions=extensions), http

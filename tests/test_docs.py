@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agents.cli import _build_parser
+from agents.cli import build_parser
 from tests.helpers import ROOT
 
 
@@ -26,7 +26,7 @@ def test_quick_start_runs_watch_on_the_sample_clip() -> None:
 
 
 def test_every_command_is_documented_and_has_a_purpose() -> None:
-    parser = _build_parser()
+    parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
     readme = _readme()
     for action in subparsers._choices_actions:  # type: ignore[attr-defined]

@@ -1,1 +1,1 @@
-"""Benchmarks shipped with feedwatch (`feedwatch bench ...`): measured side by side, in one run."""
+"""The shipped benchmarks: ingest, memory, end to end and scoring, each measured side by side in one run."""

@@ -170,6 +170,7 @@ def _step(
             "scorer": scorer,
             "memory": {"path": str(work / "memory")},
             "mqtt": {"enabled": True, "port": broker.port, "prefix": "bench"},
+            "http": {"port": 0},  # served as in production, on a free port: a bench never takes a fixed one
         }
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))

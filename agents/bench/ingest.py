@@ -19,7 +19,7 @@ from typing import Any
 
 import av
 
-from streamer import SourceOptions
+from streamer.source import SourceOptions
 
 from .common import run_child, run_python_child
 

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from streamer import FrameDecoder, SourceOptions
+from streamer.source import FrameDecoder, SourceOptions
 
 
 def main() -> None:

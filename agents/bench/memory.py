@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..vectors import VectorStore
+from ..memory.vectors import VectorStore
 from .common import percentile
 
 __all__ = ["clustered", "run_memory_bench", "uniform"]
@@ -114,6 +114,7 @@ def _one(
         recall_f.append(len(truth & {h.id for h in fh}) / max(1, len(truth)))
         truth = {h.id for h in store.exact_search(q, 10)}
         recall_u.append(len(truth & {h.id for h in uh}) / max(1, len(truth)))
+    index = store.index_kind  # what the store really switched to at this size
     store.close()
     rss = _rss_mb()
     del store
@@ -125,7 +126,7 @@ def _one(
     return {
         "n": n,
         "dim": dim,
-        "index": "ivf" if n > 50_000 else "exact",
+        "index": index,
         "add_per_s": round(n / add_s, 1),
         "search_p50_ms": round(percentile(filtered_ms, 50), 3),
         "search_p99_ms": round(percentile(filtered_ms, 99), 3),

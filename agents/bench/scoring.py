@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamer import Frame, FrameDecoder, SourceOptions, Window
+from streamer.frames import Frame, Window
+from streamer.source import FrameDecoder, SourceOptions
 
 from ..config import ScorerConfig, validate_config
 from ..scoring import Query, Scorer, create_scorer
@@ -74,14 +75,14 @@ async def _replay_lag(scorer_cfg: dict[str, Any], clip: Path, cameras: int, seco
                 "memory": {"path": memory},
             }
         )
-        service = Service(config, retry=True)
+        service = Service(config, retry=True)  # no extensions: the replay binds no port
         task = asyncio.create_task(service.run())
         # Sample how far behind the scheduler is: the age of the oldest frame it has not scored yet.
         lag = 0.0
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await asyncio.sleep(0.25)
-            for buf in service.buffers.values():
+            for buf in (camera.buffer for camera in service.cameras.values()):
                 waiting = buf.after(buf.consumed_seq, limit=1)
                 if waiting:
                     lag = max(lag, time.time() - waiting[0].wall)
@@ -113,7 +114,7 @@ def run_scoring_bench(
         config = ScorerConfig.model_validate(cfg)
         scorer = create_scorer(config, config.backend)
         try:
-            window = config.window if getattr(scorer, "windowed", True) else 16
+            window = config.window if scorer.windowed else 16
             if progress:
                 progress(f"{name}: scoring {windows} windows of {window} frames")
             entry = _throughput(scorer, clip, windows, window)

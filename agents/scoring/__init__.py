@@ -1,14 +1,34 @@
-"""Relevance scorers: the contract, the backends and the registry that picks one."""
+"""Relevance scorers: the contract, the backends, the registry that picks one, and the inference limiter."""
 
-from .base import MAX_SCORE, MIN_SCORE, Query, Scorer, WindowScores
+from __future__ import annotations
+
+from .base import (
+    MAX_SCORE,
+    MIN_SCORE,
+    FrameGrader,
+    Grades,
+    Query,
+    ScoreJob,
+    Scorer,
+    ScorerBase,
+    TextImageEmbedder,
+    WindowScores,
+)
+from .limiter import InferenceLimiter
 from .registry import BACKENDS, create_scorer, resolve_backend
 
 __all__ = [
     "BACKENDS",
     "MAX_SCORE",
     "MIN_SCORE",
+    "FrameGrader",
+    "Grades",
+    "InferenceLimiter",
     "Query",
+    "ScoreJob",
     "Scorer",
+    "ScorerBase",
+    "TextImageEmbedder",
     "WindowScores",
     "create_scorer",
     "resolve_backend",

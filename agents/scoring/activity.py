@@ -12,10 +12,10 @@ from collections import OrderedDict
 import numpy as np
 from numpy.typing import NDArray
 
-from streamer import Frame, Window
+from streamer.frames import Frame, Window
 
 from ..config import ActivitySettings
-from .base import MAX_SCORE, MIN_SCORE, Query, WindowScores
+from .base import MAX_SCORE, MIN_SCORE, Query, ScorerBase, WindowScores
 
 __all__ = ["ActivityScorer"]
 
@@ -35,7 +35,7 @@ class _Background:
         self.cache: OrderedDict[int, float] = OrderedDict()
 
 
-class ActivityScorer:
+class ActivityScorer(ScorerBase):
     """Score frames 1-5 by the fraction of pixels that changed against a slowly adapting background."""
 
     name = "activity"
@@ -69,6 +69,7 @@ class ActivityScorer:
 
     def close(self) -> None:
         self._cameras.clear()
+        return None
 
     def _update(self, bg: _Background, frame: Frame) -> float:
         fraction = self._fraction(bg, frame)

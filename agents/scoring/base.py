@@ -1,16 +1,36 @@
-"""The scorer contract: a window of frames and some queries in, per-frame relevance 1-5 out."""
+"""The scorer contract: a window of frames and some queries in, per-frame relevance 1-5 out.
+
+A backend also says what else its models can do, so callers never probe concrete classes: ``embedder``
+(text and image embeddings, for memory search and ranking) and ``grader`` (grading any frames against a
+question, as GenS does, for picking the frames an answer should see).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamer import Window
+from streamer.frames import Window
 
-__all__ = ["MAX_SCORE", "MIN_SCORE", "Query", "Scorer", "WindowScores"]
+if TYPE_CHECKING:
+    from ..config import QueryConfig
+
+__all__ = [
+    "MAX_SCORE",
+    "MIN_SCORE",
+    "FrameGrader",
+    "Grades",
+    "Query",
+    "ScoreJob",
+    "Scorer",
+    "ScorerBase",
+    "TextImageEmbedder",
+    "WindowScores",
+]
 
 MIN_SCORE = 1.0
 MAX_SCORE = 5.0
@@ -27,6 +47,15 @@ class Query:
 
     def applies_to(self, camera: str) -> bool:
         return not self.cameras or camera in self.cameras
+
+    @classmethod
+    def from_config(cls, config: QueryConfig) -> Query:
+        """The validated config of a query (from a file, MQTT, HTTP or the persisted changes) as a query."""
+        return cls(config.id, config.text, config.threshold, tuple(config.cameras))
+
+    def to_dict(self) -> dict[str, object]:
+        """The query as the APIs show it and as it is persisted."""
+        return {"id": self.id, "text": self.text, "threshold": self.threshold, "cameras": list(self.cameras)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +75,70 @@ class WindowScores:
     embeddings: NDArray[np.float32] | None = field(default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class Grades:
+    """A grader's verdict on some frames: 1-5 each, and whether it named the frame at all."""
+
+    scores: NDArray[np.float32]
+    named: NDArray[np.bool_]
+
+
+class TextImageEmbedder(Protocol):
+    """A dual-tower model (CLIP, SigLIP): L2-normalised embeddings of texts and images in one space."""
+
+    dim: int
+
+    def embed_texts(self, texts: list[str]) -> NDArray[np.float32]: ...
+
+    def embed_images(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]: ...
+
+
+class FrameGrader(Protocol):
+    """A model that grades frames against a question (GenS), shown to it as one 1 fps sequence."""
+
+    max_frames: int  # frames it reads in one pass
+
+    def grade(self, images: Sequence[NDArray[np.uint8]], question: str) -> Grades: ...
+
+
+ScoreJob = tuple[Window, list[Query]]
+
+
 @runtime_checkable
 class Scorer(Protocol):
-    """What every scoring backend implements. ``score`` blocks: the scheduler runs it in a thread."""
+    """What every scoring backend implements. Scoring blocks: the scheduler runs it in a thread.
+
+    ``windowed`` backends read a window as a sequence (GenS); the others score each frame on its own, so
+    the scheduler sends them new frames only. ``score_batch`` scores windows of several cameras in one
+    call (one pass of the image tower, one batch of prompts) where the backend can.
+    """
 
     name: str
     semantic: bool
     input_size: int  # long side, in pixels, of the frames the backend wants
+    windowed: bool
+    embedder: TextImageEmbedder | None
+    grader: FrameGrader | None
 
     def score(self, window: Window, queries: list[Query]) -> WindowScores: ...
 
+    def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]: ...
+
     def close(self) -> None: ...
+
+
+class ScorerBase:
+    """Defaults for backends: no embedder, no grader, windows scored one after the other."""
+
+    windowed = True
+    embedder: TextImageEmbedder | None = None
+    grader: FrameGrader | None = None
+
+    def score(self, window: Window, queries: list[Query]) -> WindowScores:
+        raise NotImplementedError
+
+    def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
+        return [self.score(window, queries) for window, queries in jobs]
+
+    def close(self) -> None:
+        return None

@@ -9,21 +9,22 @@ not pass keep the embedding scores, capped below the gate, so they never alert o
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamer import Window
+from streamer.frames import Window
 
 from ..config import ScorerConfig
-from .base import Query, WindowScores
+from .base import Query, ScoreJob, ScorerBase, WindowScores
 from .embedding import EmbeddingScorer
 from .gens import GensScorer
 
 __all__ = ["CascadeScorer"]
 
 
-class CascadeScorer:
+class CascadeScorer(ScorerBase):
     """Embedding first, GenS on what passes the gate."""
 
     name = "cascade"
@@ -35,17 +36,20 @@ class CascadeScorer:
         self.first = EmbeddingScorer(config.embedding)
         self.second = GensScorer(config.gens)
         self.input_size = max(self.first.input_size, self.second.input_size)
+        self.embedder = self.first
+        self.grader = self.second
         self.windows = 0
         self.passed = 0
 
     def close(self) -> None:
         self.first.close()
         self.second.close()
+        return None
 
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
         return self.score_batch([(window, queries)])[0]
 
-    def score_batch(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
+    def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
         t0 = time.perf_counter()
         screened = self.first.score_batch(jobs)
         out = []

@@ -12,16 +12,18 @@ import importlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamer import ModelError, Window
+from streamer.errors import ModelError
+from streamer.frames import Window
 
 from ..config import EmbeddingSettings
-from .base import MAX_SCORE, MIN_SCORE, Query, WindowScores
-from .torch_util import pick_device, require_weights, torch_dtype
+from ..models import pick_device, require_weights, torch_dtype
+from .base import MAX_SCORE, MIN_SCORE, Query, ScoreJob, ScorerBase, WindowScores
 
 __all__ = ["Baseline", "EmbeddingScorer"]
 
@@ -54,7 +56,7 @@ class Baseline:
         return value
 
 
-class EmbeddingScorer:
+class EmbeddingScorer(ScorerBase):
     """Cosine similarity of each frame to each query's text, calibrated against the camera's baseline."""
 
     name = "embedding"
@@ -85,6 +87,7 @@ class EmbeddingScorer:
         self._text_cache: dict[str, NDArray[np.float32]] = {}
         self._baselines: dict[tuple[str, str], Baseline] = {}
         self._is_siglip = "siglip" in type(self.model).__name__.lower()
+        self.embedder = self
         log.info("embedding model loaded from %s on %s (%d dims)", folder, self.device, self.dim)
 
     def _probe_dim(self) -> int:
@@ -92,6 +95,7 @@ class EmbeddingScorer:
 
     def close(self) -> None:
         del self.model
+        return None
 
     def embed_images(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """L2-normalised image embeddings, one row per image."""
@@ -125,7 +129,7 @@ class EmbeddingScorer:
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
         return self.score_batch([(window, queries)])[0]
 
-    def score_batch(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
+    def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
         """Score windows of several cameras with one pass of the image tower over all their new frames."""
         t0 = time.perf_counter()
         images = [f.image for window, _ in jobs for f in window.new_frames]

@@ -18,6 +18,7 @@ import importlib
 import inspect
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +26,13 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from streamer import ModelError, Window
+from streamer.errors import ModelError
+from streamer.frames import Frame, Window
 
 from ..config import GensSettings
-from .base import Query, WindowScores
-from .gens_output import parse_entries, scores_for_offsets
-from .torch_util import attention_implementation, pick_device, require_weights, torch_dtype
+from ..models import attention_implementation, pick_device, require_weights, torch_dtype
+from .base import Grades, Query, ScorerBase, WindowScores
+from .gens_output import grades_for_offsets, parse_entries, scores_for_offsets
 
 __all__ = ["GENS_INSTRUCTION", "GENS_QWEN_INSTRUCTION", "GensScorer"]
 
@@ -61,12 +63,13 @@ class _Prompt:
     offsets: list[float]
 
 
-class GensScorer:
+class GensScorer(ScorerBase):
     """Score windows with a GenS checkpoint through transformers (``from_pretrained`` on a local folder)."""
 
     name = "gens"
     semantic = True
     windowed = True
+    max_frames = 32  # frames graded in one pass when picking frames for an answer
 
     def __init__(self, settings: GensSettings | None = None) -> None:
         import torch
@@ -98,12 +101,14 @@ class GensScorer:
         self._torch = torch
         forward = inspect.signature(self.model.forward).parameters
         self._wants_token_types = "mm_token_type_ids" in forward
+        self.grader = self
         log.info("GenS loaded from %s (%s layout) on %s", folder, self.layout, self.device)
 
     def close(self) -> None:
         del self.model
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
+        return None
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -117,6 +122,12 @@ class GensScorer:
             scores[query.id] = scores_for_offsets(parse_entries(text), offsets)
             log.debug("GenS on %s for %r: %s", window.camera, query.text, text)
         return WindowScores(window, self.name, scores, semantic=True, latency_s=time.perf_counter() - t0)
+
+    def grade(self, images: Sequence[NDArray[np.uint8]], question: str) -> Grades:
+        """Grade any frames against ``question``: GenS reads them as a 1 fps sequence, frame k at second k."""
+        frames = tuple(Frame("ask", k, float(k), float(k), image) for k, image in enumerate(images))
+        window = Window("ask", frames)
+        return grades_for_offsets(parse_entries(self.generate(window, question)), self._offsets(window))
 
     def generate(self, window: Window, question: str) -> str:
         """GenS's raw answer for one window and question (greedy, capped)."""

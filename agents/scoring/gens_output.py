@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .base import MAX_SCORE, MIN_SCORE
+from .base import MAX_SCORE, MIN_SCORE, Grades
 
-__all__ = ["Entry", "parse_entries", "scores_for_offsets"]
+__all__ = ["Entry", "grades_for_offsets", "parse_entries", "scores_for_offsets"]
 
 # A quoted key that is a number or a range of numbers, a colon, then a number (quoted or not).
 _ENTRY = re.compile(
@@ -63,12 +63,19 @@ def scores_for_offsets(entries: Sequence[Entry], offsets: Sequence[float]) -> ND
     Frames no entry covers score 1 (GenS lists only relevant frames). Entries wholly outside the window
     are dropped; ranges reaching past it are clipped.
     """
+    return grades_for_offsets(entries, offsets).scores
+
+
+def grades_for_offsets(entries: Sequence[Entry], offsets: Sequence[float]) -> Grades:
+    """:func:`scores_for_offsets`, and which frames any entry named at all."""
     out = np.full(len(offsets), MIN_SCORE, dtype=np.float32)
+    named = np.zeros(len(offsets), dtype=bool)
     if not entries or not len(offsets):
-        return out
+        return Grades(out, named)
     pos = np.asarray(offsets, dtype=np.float64)
     for e in entries:
         # Half a unit of slack either side: "12" covers a frame at 12.4 s, not one at 13.
         covered = (pos >= e.lo - 0.5) & (pos < e.hi + 0.5)
         np.maximum(out, np.where(covered, e.score, MIN_SCORE), out=out)
-    return out
+        named |= covered
+    return Grades(out, named)

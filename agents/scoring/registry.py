@@ -7,16 +7,17 @@ import importlib.util
 import logging
 from typing import Any
 
-from streamer import ModelError
+from streamer.errors import ModelError
 
-from ..config import ScorerConfig
-from ..weights import cuda_available, find_weights, weight_locations
+from ..config import BACKEND_NAMES, ScorerConfig
+from ..models import cuda_available, find_weights, weight_locations
 from .base import Scorer
 
 __all__ = ["BACKENDS", "create_scorer", "resolve_backend"]
 
 log = logging.getLogger(__name__)
 
+# Each backend named in the config (BACKEND_NAMES) and the class that implements it.
 BACKENDS: dict[str, str] = {
     "activity": "agents.scoring.activity:ActivityScorer",
     "embedding": "agents.scoring.embedding:EmbeddingScorer",
@@ -24,6 +25,8 @@ BACKENDS: dict[str, str] = {
     "cascade": "agents.scoring.cascade:CascadeScorer",
     "openai": "agents.scoring.openai_vlm:OpenAIVLMScorer",
 }
+if set(BACKENDS) != set(BACKEND_NAMES):
+    raise RuntimeError(f"scorer registry {sorted(BACKENDS)} and config {sorted(BACKEND_NAMES)} disagree")
 _NEEDS_MODELS = frozenset({"embedding", "gens", "cascade"})
 
 

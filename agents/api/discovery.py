@@ -1,0 +1,55 @@
+"""Home Assistant MQTT discovery: each camera a connectivity sensor, each camera and standing query an occupancy
+sensor following its state topic, and its snapshot an image entity. Entities of deleted queries are removed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from streamer.transport.mqtt import MqttPublisher
+
+from ..scoring import Query
+
+__all__ = ["HomeAssistantDiscovery"]
+
+_LIVE_TEMPLATE = "{{ 'ON' if value_json.status == 'live' else 'OFF' }}"
+
+
+class HomeAssistantDiscovery:
+    """Publish (retained) discovery configs under ``discovery_prefix``; empty them for entities that are gone."""
+
+    def __init__(self, publisher: MqttPublisher, discovery_prefix: str) -> None:
+        self.publisher = publisher
+        self.prefix = discovery_prefix
+        self._published: set[str] = set()
+
+    def publish(self, cameras: list[str], queries: list[Query]) -> None:
+        p = self.publisher
+        name = p.settings.prefix
+        device = {"identifiers": [f"feedwatch_{name}"], "name": f"feedwatch ({name})", "manufacturer": "feedwatch"}
+        common = {"device": device, "availability_topic": p.available_topic}
+        configs: dict[str, dict[str, Any]] = {}
+        for cam in cameras:
+            uid = f"feedwatch_{name}_{cam}_status"
+            configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
+                "name": f"{cam} camera", "unique_id": uid, "device_class": "connectivity",
+                "state_topic": p.topic(cam, "status"), "value_template": _LIVE_TEMPLATE, **common,
+            }  # fmt: skip
+            for q in queries:
+                if not q.applies_to(cam):
+                    continue
+                uid = f"feedwatch_{name}_{cam}_{q.id}"
+                configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
+                    "name": f"{cam}: {q.text}", "unique_id": uid, "device_class": "occupancy",
+                    "state_topic": p.topic(cam, "query", q.id, "state"), "payload_on": "ON", "payload_off": "OFF",
+                    **common,
+                }  # fmt: skip
+                configs[f"{self.prefix}/image/{uid}_snapshot/config"] = {
+                    "name": f"{cam}: {q.text} (snapshot)", "unique_id": f"{uid}_snapshot",
+                    "image_topic": p.topic(cam, "query", q.id, "snapshot"), "content_type": "image/jpeg", **common,
+                }  # fmt: skip
+        for topic, config in configs.items():
+            p.publish(topic, json.dumps(config), retain=True)
+        for gone in self._published - set(configs):  # entities of deleted queries disappear
+            p.publish(gone, b"", retain=True)
+        self._published = set(configs)

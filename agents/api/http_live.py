@@ -1,0 +1,175 @@
+"""HTTP routes for what is happening now: cameras, standing queries, alerts, and the live event stream.
+
+- ``GET /api/cameras``, ``GET /api/cameras/{id}/snapshot.jpg``: cameras, their status and counters, and the
+  newest buffered frame.
+- ``GET|POST /api/queries``, ``DELETE /api/queries/{id}``: the standing queries (persisted like the MQTT ones).
+- ``GET /api/alerts``: open alerts and ended ones (filtered by camera, query and time; paged);
+  ``GET /api/alerts/{id}/snapshot.jpg``.
+- ``GET /api/events``: server-sent events ``alert``, ``status`` and ``queries``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from streamer.errors import FeedwatchError
+from streamer.transport.events import EventHub
+
+from ..alerting import Alert
+from ..config import QueryConfig
+from ..memory.records import Moment
+from ..scoring import Query as StandingQuery
+from ..service.port import ServicePort
+
+__all__ = ["alert_view", "jpeg_file", "live_routes", "moment_view"]
+
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+
+
+class CameraOut(BaseModel):
+    id: str
+    status: str
+    error: str | None = Field(description="The last error, with any credentials masked.")
+    decoded: int
+    sampled: int
+    dropped: int
+    reconnects: int
+    scored: int
+    skipped: int
+    alerts: int
+    open_alerts: int
+    lag_s: float
+    buffer_frames: int
+    buffer_seconds: float
+    latest: float | None = Field(description="Wall-clock time of the newest buffered frame (Unix seconds).")
+    snapshot_url: str
+
+
+class QueryOut(BaseModel):
+    id: str
+    text: str
+    threshold: float
+    cameras: list[str]
+
+
+def alert_view(alert: Alert, payload: dict[str, object] | None = None) -> dict[str, object]:
+    """An alert as the API and its event stream show it: the snapshot as a URL, not a file path."""
+    out = {k: v for k, v in (payload or alert.to_payload()).items() if k != "snapshot"}
+    out["snapshot_url"] = f"/api/alerts/{alert.id}/snapshot.jpg" if alert.snapshot_path else None
+    return out
+
+
+def moment_view(m: Moment, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A moment as the API shows it: its thumbnail as a URL, not a file path."""
+    out = {k: v for k, v in m.to_dict().items() if k != "thumbnail"}
+    out["thumbnail_url"] = f"/api/moments/{m.id}/thumbnail.jpg" if m.thumbnail else None
+    return {**out, **(extra or {})}
+
+
+def jpeg_file(path: str | None, root: Path) -> FileResponse:
+    """A JPEG under the memory folder, or 404 (never a file outside it)."""
+    if path:
+        target = Path(path).resolve()
+        if target.is_relative_to(root.resolve()) and target.is_file():
+            return FileResponse(target, media_type="image/jpeg")
+    raise HTTPException(404, "no such image (it may have been removed by retention)")
+
+
+def _query_out(q: StandingQuery) -> QueryOut:
+    return QueryOut(id=q.id, text=q.text, threshold=q.threshold, cameras=list(q.cameras))
+
+
+def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
+    api = APIRouter()
+    root = port.config.memory.path
+
+    @api.get("/cameras", response_model=list[CameraOut])
+    async def cameras() -> list[CameraOut]:
+        return [
+            CameraOut(
+                id=r.camera, status=r.status, error=r.error, decoded=r.decoded, sampled=r.sampled, dropped=r.dropped,
+                reconnects=r.reconnects, scored=r.scored, skipped=r.skipped, alerts=r.alerts, lag_s=r.lag_s,
+                buffer_frames=r.buffer_frames, open_alerts=r.open_alerts, buffer_seconds=r.buffer_seconds,
+                latest=r.latest, snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg",
+            )
+            for r in port.camera_reports()
+        ]  # fmt: skip
+
+    @api.get(
+        "/cameras/{camera}/snapshot.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
+    )
+    async def camera_snapshot(camera: str) -> Response:
+        if camera not in port.camera_ids():
+            raise HTTPException(404, f"no camera {camera!r}")
+        newest = port.latest_frame(camera)
+        if newest is None or newest.snapshot is None:
+            raise HTTPException(404, f"camera {camera!r} has no frame yet")
+        return Response(newest.snapshot, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @api.get("/queries", response_model=list[QueryOut])
+    async def list_queries() -> list[QueryOut]:
+        return [_query_out(q) for q in port.queries()]
+
+    @api.post("/queries", response_model=QueryOut, status_code=201)
+    async def set_query(body: QueryConfig) -> QueryOut:
+        """Add or replace a standing query."""
+        query = StandingQuery.from_config(body)
+        try:
+            await port.set_query(query)
+        except FeedwatchError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return _query_out(query)
+
+    @api.delete("/queries/{query_id}", status_code=204)
+    async def delete_query(query_id: str) -> None:
+        if not await port.delete_query(query_id):
+            raise HTTPException(404, f"no standing query {query_id!r}")
+
+    @api.get("/alerts")
+    async def alerts(
+        camera: str | None = None,
+        query: Annotated[str | None, Query(description="A standing query id.")] = None,
+        since: Annotated[float | None, Query(description="Unix seconds.")] = None,
+        until: Annotated[float | None, Query(description="Unix seconds.")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Open alerts, then ended ones newest first (paged with ``limit`` and ``offset``)."""
+        opened = [
+            alert_view(a)
+            for a in port.open_alerts()
+            if (camera is None or a.camera == camera) and (query is None or a.query_id == query)
+        ]
+        ended = await asyncio.to_thread(
+            port.memory.search, camera=camera, query_id=query, since=since, until=until, kind="alert",
+            limit=limit + 1, offset=offset,
+        )  # fmt: skip
+        items = [moment_view(m) for m in ended[:limit]]
+        return {"open": opened, "items": items, "next_offset": offset + limit if len(ended) > limit else None}
+
+    @api.get("/alerts/{alert_id}/snapshot.jpg", response_class=FileResponse)
+    async def alert_snapshot(alert_id: str) -> FileResponse:
+        open_alert = next((a for a in port.open_alerts() if a.id == alert_id), None)
+        if open_alert is not None:
+            return jpeg_file(open_alert.snapshot_path, root)
+        if not _ID.match(alert_id):
+            raise HTTPException(404, "no such alert")
+        moment = await asyncio.to_thread(port.memory.get, alert_id)
+        if moment is None:
+            raise HTTPException(404, f"no alert {alert_id!r}")
+        return jpeg_file(moment.thumbnail, root)
+
+    @api.get("/events", response_class=StreamingResponse)
+    async def events() -> StreamingResponse:
+        """Server-sent events: ``alert`` (new, update, end), ``status`` (camera status), ``queries``."""
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(hub.stream(), media_type="text/event-stream", headers=headers)
+
+    return api

@@ -1,0 +1,63 @@
+"""Prometheus metrics of a running service, read from its counters at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streamer.transport.events import EventHub
+
+from ..service.port import ServicePort
+
+__all__ = ["metrics_text"]
+
+_COUNTERS = [
+    ("frames_decoded", "decoded", "Frames decoded (all frames the decoder produced)."),
+    ("frames_sampled", "sampled", "Frames sampled into the rolling buffer."),
+    ("frames_dropped", "dropped", "Frames dropped: hand-off overflow and evicted before scoring."),
+    ("frames_scored", "scored", "Frames scored against the standing queries."),
+    ("frames_skipped", "skipped", "Frames skipped by the scheduler to keep up with live feeds."),
+    ("alerts", "alerts", "Alerts opened."),
+    ("reconnects", "reconnects", "Times the camera was reopened."),
+]
+
+
+class _ServiceCollector(Collector):
+    def __init__(self, port: ServicePort, hub: EventHub) -> None:
+        self.port = port
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        reports = self.port.camera_reports()
+        for name, attr, doc in _COUNTERS:
+            family = CounterMetricFamily(f"feedwatch_{name}", doc, labels=["camera"])
+            for r in reports:
+                family.add_metric([r.camera], float(getattr(r, attr)))
+            yield family
+        gauges = {
+            "queue_lag_seconds": ("Age of the oldest frame not yet scored.", {r.camera: r.lag_s for r in reports}),
+            "camera_up": (
+                "1 while the camera delivers frames.",
+                {r.camera: float(r.status == "live") for r in reports},
+            ),
+            "buffer_frames": ("Frames in the rolling buffer.", {r.camera: float(r.buffer_frames) for r in reports}),
+            "buffer_bytes": ("Bytes in the rolling buffer.", {r.camera: float(r.buffer_bytes) for r in reports}),
+            "open_alerts": ("Alerts open now.", {r.camera: float(r.open_alerts) for r in reports}),
+        }
+        for name, (doc, values) in gauges.items():
+            gauge = GaugeMetricFamily(f"feedwatch_{name}", doc, labels=["camera"])
+            for camera, value in values.items():
+                gauge.add_metric([camera], float(value))
+            yield gauge
+        yield GaugeMetricFamily("feedwatch_event_subscribers", "Live event streams open.", value=self.hub.subscribers)
+        yield CounterMetricFamily("feedwatch_asks", "Questions answered.", value=self.port.asks)
+
+
+def metrics_text(port: ServicePort, hub: EventHub) -> bytes:
+    """The Prometheus text exposition of a running service now (call on the loop)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_ServiceCollector(port, hub))
+    return generate_latest(registry)

@@ -1,0 +1,81 @@
+"""The MQTT API of a running service: alert and status topics, commands, Home Assistant discovery.
+
+One connection (:class:`~streamer.transport.mqtt.MqttPublisher`) with a last will; after each connect the
+retained state (camera status, query state, the query list, discovery) is republished before ``online``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from streamer.reader import CameraStatus
+from streamer.transport.mqtt import MqttPublisher, MqttSettings
+
+from ..config import FeedwatchConfig
+from ..service.port import ServicePort
+from .discovery import HomeAssistantDiscovery
+from .mqtt_commands import MqttCommands
+from .mqtt_topics import MqttAlertTopics
+
+__all__ = ["MqttApi", "mqtt_settings"]
+
+
+def mqtt_settings(cfg: FeedwatchConfig) -> MqttSettings:
+    """The connection settings of ``cfg.mqtt``; the durable outbox lives in the memory folder."""
+    m = cfg.mqtt
+    return MqttSettings(
+        host=m.host,
+        port=m.port,
+        prefix=m.prefix,
+        client_id=m.client_id,
+        username=m.username,
+        password=m.password,
+        qos=m.qos,
+        keepalive_s=m.keepalive_s,
+        tls_ca=str(m.tls_ca) if m.tls_ca else None,
+        tls_cert=str(m.tls_cert) if m.tls_cert else None,
+        tls_key=str(m.tls_key) if m.tls_key else None,
+        outbox=str(cfg.memory.path / "mqtt-outbox.sqlite") if m.outbox else None,
+    )
+
+
+class MqttApi:
+    """An extension of the service: everything feedwatch says and hears over MQTT."""
+
+    def __init__(self, config: FeedwatchConfig) -> None:
+        self.settings = mqtt_settings(config)
+        self.discovery_prefix = config.mqtt.discovery_prefix or None
+        self.publisher: MqttPublisher | None = None
+
+    async def start(self, port: ServicePort, stack: contextlib.AsyncExitStack) -> None:
+        publisher = self.publisher = MqttPublisher(self.settings)
+        cameras = port.camera_ids()
+        topics = MqttAlertTopics(publisher, {c.id: c.url for c in port.config.cameras})
+        discovery = HomeAssistantDiscovery(publisher, self.discovery_prefix) if self.discovery_prefix else None
+        MqttCommands(port, publisher)
+        known = {q.id for q in port.queries()}
+
+        def publish_queries() -> None:
+            queries = port.queries()
+            payload = {"schema": 1, "queries": [q.to_dict() for q in queries]}
+            publisher.publish(publisher.topic("queries"), json.dumps(payload), retain=True)
+            if discovery is not None:
+                discovery.publish(cameras, queries)
+
+        def queries_changed() -> None:
+            current = port.queries()
+            topics.query_off_everywhere([q for q in current if q.id not in known], cameras)  # new ones start OFF
+            known.clear()
+            known.update(q.id for q in current)
+            publish_queries()
+
+        for report in port.camera_reports():
+            topics.camera_status(report.camera, CameraStatus(report.status))
+        topics.query_off_everywhere(port.queries(), cameras)
+        publish_queries()
+        publisher.on_connect(publish_queries)
+        port.on_status(topics.camera_status)
+        port.on_alert(topics.alert)
+        port.on_queries(queries_changed)
+        await stack.enter_async_context(publisher)

@@ -1,0 +1,59 @@
+"""Alert and status topics over MQTT: the state and events every subscriber (and Home Assistant) follows.
+
+- ``<prefix>/<camera>/status``: retained camera state.
+- ``<prefix>/<camera>/query/<query_id>/state``: retained ``ON`` while an alert is open, else ``OFF``.
+- ``<prefix>/<camera>/query/<query_id>/event``: QoS 1, not retained, durable: new / update / end.
+- ``<prefix>/<camera>/query/<query_id>/snapshot``: retained JPEG of the best frame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from streamer.reader import CameraStatus
+from streamer.redact import redact_url
+from streamer.transport.mqtt import MqttPublisher
+
+from ..alerting import AlertKind
+from ..scoring import Query
+from ..service.port import AlertEvent
+
+__all__ = ["MqttAlertTopics"]
+
+
+class MqttAlertTopics:
+    """Publish alerts, camera status and query state under ``<prefix>/``."""
+
+    def __init__(self, publisher: MqttPublisher, sources: dict[str, str]) -> None:
+        self.publisher = publisher
+        self.sources = sources  # camera -> stream URL, published redacted
+
+    def camera_status(self, camera: str, status: CameraStatus) -> None:
+        payload = {"schema": 1, "camera": camera, "status": status.value, "time": round(time.time(), 3)}
+        source = self.sources.get(camera)
+        if source is not None:
+            payload["source"] = redact_url(source)
+        self.publisher.publish(self.publisher.topic(camera, "status"), json.dumps(payload), retain=True)
+
+    def query_state(self, camera: str, query_id: str, on: bool) -> None:
+        topic = self.publisher.topic(camera, "query", query_id, "state")
+        self.publisher.publish(topic, "ON" if on else "OFF", retain=True)
+
+    def query_off_everywhere(self, queries: list[Query], cameras: list[str]) -> None:
+        """``OFF`` for every query on every camera it applies to (at start, and for a query just added)."""
+        for query in queries:
+            for camera in cameras:
+                if query.applies_to(camera):
+                    self.query_state(camera, query.id, False)
+
+    async def alert(self, event: AlertEvent) -> None:
+        alert = event.alert
+        base = (alert.camera, "query", alert.query_id)
+        if alert.kind is AlertKind.NEW:
+            self.query_state(alert.camera, alert.query_id, True)
+        if alert.snapshot is not None and alert.kind is not AlertKind.UPDATE:
+            self.publisher.publish(self.publisher.topic(*base, "snapshot"), alert.snapshot, retain=True)
+        await self.publisher.publish_durable(self.publisher.topic(*base, "event"), event.text, qos=1)
+        if alert.kind is AlertKind.END:
+            self.query_state(alert.camera, alert.query_id, False)

@@ -1,0 +1,187 @@
+"""``feedwatch bench``: the shipped benchmarks (ingest, memory, e2e, scoring), each side by side in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from streamer.errors import ConfigError, FeedwatchError
+
+from .common import progress
+
+__all__ = ["add_parsers"]
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("bench", help="run a shipped benchmark (ingest, memory, e2e, scoring) and print its figures")
+    bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    b = bench.add_parser("ingest", help="the reader against the ffmpeg command line: decode speed and memory")
+    b.add_argument("--file", type=Path, help="clip to decode (default: a 1080p30 clip with a 2 s GOP made with ffmpeg)")
+    b.add_argument("--seconds", type=float, default=120.0, help="length of the generated clip (default 120)")
+    b.add_argument("--repeat", type=int, default=5, help="runs of each side, best kept (default 5)")
+    b.add_argument("--work", type=Path, help="folder for generated clips (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser("memory", help="the vector memory at size: add rate, filtered search latency, recall, reopen")
+    b.add_argument("--n", type=int, default=100_000, help="vectors to store (default 100000)")
+    b.add_argument("--dim", type=int, default=512, help="embedding size (default 512, CLIP ViT-B/32)")
+    b.add_argument("--queries", type=int, default=300, help="searches to time (default 300)")
+    b.add_argument("--no-uniform", action="store_true", help="skip the uniform-random worst case")
+    b.add_argument("--work", type=Path, help="folder for the temporary memory (default: the system temp dir)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser(
+        "e2e", help="cameras in real time through the service and a broker: alert latency, CPU, memory"
+    )
+    b.add_argument("--cameras", default="1,4,8,16", help="camera counts to try, in order (default 1,4,8,16)")
+    b.add_argument("--seconds", type=float, default=30.0, help="measured seconds per step (default 30)")
+    b.add_argument("--scorers", default="activity,embedding", help="scorers to run: activity, embedding (default both)")
+    b.add_argument("--work", type=Path, help="folder for the random-weight model (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser("scoring", help="frames scored per second, window latency and queue lag of each scorer")
+    b.add_argument(
+        "--backends", default="activity,embedding", help="activity, embedding, gens (default: the first two)"
+    )
+    b.add_argument("--cameras", type=int, default=4, help="cameras in the real-time replay (default 4)")
+    b.add_argument("--seconds", type=float, default=20.0, help="length of the real-time replay (default 20)")
+    b.add_argument("--windows", type=int, default=8, help="windows timed per backend (default 8)")
+    b.add_argument(
+        "--gens-random",
+        action="store_true",
+        help="without GenS weights, build a random-weight Qwen2.5-VL-3B (about 15 GB of RAM and disk) to time",
+    )
+    b.add_argument("--work", type=Path, help="folder for random-weight models (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    for name, command in bench.choices.items():
+        command.set_defaults(handler=_cmd_bench, bench=name)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "memory":
+        from ..bench import memory as membench
+
+        if args.n < 100 or args.dim < 2:
+            raise FeedwatchError("bench memory: --n must be at least 100 and --dim at least 2")
+        progress(f"building memories of {args.n:,} vectors of {args.dim} dims")
+        report = membench.run_memory_bench(
+            args.n, args.dim, queries=args.queries, uniform_too=not args.no_uniform, progress=progress, work=args.work
+        )
+        print(json.dumps(report, indent=2) if args.json else membench.format_report(report))
+        return 0
+    if args.bench == "e2e":
+        return _bench_e2e(args)
+    if args.bench == "scoring":
+        return _bench_scoring(args)
+    if args.bench == "ingest":
+        from ..bench import ingest
+
+        if args.file is not None:
+            if not args.file.is_file():
+                raise FeedwatchError(f"bench ingest: {args.file} is not a file")
+            clip = args.file
+        else:
+            work = args.work or _cache_dir() / "bench"
+            work.mkdir(parents=True, exist_ok=True)
+            base = _sample_clip()
+            progress(f"preparing a {args.seconds:g} s 1080p30 clip in {work}")
+            clip = ingest.prepare_clip(work, args.seconds, base)
+        report = ingest.run_ingest_bench(clip, repeat=args.repeat, progress=progress)
+        print(json.dumps(report, indent=2) if args.json else ingest.format_report(report))
+    return 0
+
+
+def _embedding_for_bench(work: Path | None) -> tuple[str, str]:
+    """The CLIP ViT-B/32 weights to time: real ones from the cache, else random ones of the same shapes."""
+    from ..models import find_weights
+
+    model = "openai/clip-vit-base-patch32"
+    if find_weights(model) is not None:
+        return model, f"real weights ({model})"
+    folder = (work or _cache_dir() / "bench") / "clip-vit-b32-random"
+    if not (folder / "config.json").is_file():
+        from ..models.random_init import build_random_clip
+
+        progress(f"building a random-weight CLIP ViT-B/32 (real size) in {folder}")
+        build_random_clip(folder, size="base")
+    return str(folder), "random weights, CLIP ViT-B/32 shapes (compute is real, scores are not)"
+
+
+def _bench_scoring(args: argparse.Namespace) -> int:
+    from ..bench import scoring
+    from ..models import find_weights
+
+    clip = _sample_clip()
+    if clip is None:
+        raise FeedwatchError("bench scoring needs the sample clips in ../shared/media beside the checkout")
+    backends: dict[str, tuple[dict[str, Any], str]] = {}
+    for name in [x.strip() for x in args.backends.split(",") if x.strip()]:
+        if name == "activity":
+            backends[name] = ({"backend": "activity"}, "no weights (model-free)")
+        elif name == "embedding":
+            model, weights = _embedding_for_bench(args.work)
+            backends[name] = ({"backend": "embedding", "embedding": {"model": model}}, weights)
+        elif name == "gens":
+            model = "yaolily/GenS-qwen2d5-vl-3b"
+            if find_weights(model) is not None:
+                weights = f"real weights ({model})"
+            elif args.gens_random:
+                folder = (args.work or _cache_dir() / "bench") / "qwen2_5_vl-3b-random"
+                if not (folder / "config.json").is_file():
+                    from ..models.random_init import build_random_qwen2_5_vl
+
+                    progress(f"building a random-weight Qwen2.5-VL-3B in {folder} (several minutes)")
+                    build_random_qwen2_5_vl(folder, size="3b")
+                model, weights = str(folder), "random weights, Qwen2.5-VL-3B shapes, 16 new tokens"
+            else:
+                progress("gens: skipped (no GenS weights here; --gens-random times a random 3B model)")
+                continue
+            backends[name] = ({"backend": "gens", "gens": {"model": model, "max_new_tokens": 16}}, weights)
+        else:
+            raise ConfigError(f"--backends: unknown backend {name!r}; known: activity, embedding, gens")
+    result = scoring.run_scoring_bench(
+        backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds, progress=progress
+    )
+    print(json.dumps(result, indent=2) if args.json else scoring.format_report(result))
+    return 0
+
+
+def _bench_e2e(args: argparse.Namespace) -> int:
+    from ..bench import e2e
+
+    try:
+        steps = [int(x) for x in args.cameras.split(",")]
+    except ValueError:
+        raise ConfigError(f"--cameras: expected numbers like 1,4,8, not {args.cameras!r}") from None
+    clip = _sample_clip()
+    if clip is None:
+        raise FeedwatchError("bench e2e needs the sample clips in ../shared/media beside the checkout")
+    scorers: dict[str, dict[str, Any]] = {}
+    for name in [x.strip() for x in args.scorers.split(",") if x.strip()]:
+        if name == "activity":
+            scorers[name] = {"backend": "activity"}
+        elif name == "embedding":
+            model, weights = _embedding_for_bench(args.work)
+            progress(f"embedding: {weights}")
+            scorers[name] = {"backend": "embedding", "embedding": {"model": model}}
+        else:
+            raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding")
+    result = e2e.run_e2e_bench(steps, seconds=args.seconds, clip=clip, scorers=scorers, progress=progress)
+    print(json.dumps(result, indent=2) if args.json else e2e.format_report(result))
+    return 0
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedwatch"
+
+
+def _sample_clip() -> Path | None:
+    """Real footage to build benchmark clips from: ``$FEEDWATCH_MEDIA``, else the shared sample clips beside the
+    checkout (or beside the current folder)."""
+    places = [Path(os.environ["FEEDWATCH_MEDIA"])] if os.environ.get("FEEDWATCH_MEDIA") else []
+    places += [Path(__file__).resolve().parents[3] / "shared" / "media", Path.cwd().parent / "shared" / "media"]
+    for media in places:
+        clip = media / "intel-sample-videos" / "one-by-one-person-detection.mp4"
+        if clip.is_file():
+            return clip
+    return None

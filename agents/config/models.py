@@ -1,0 +1,293 @@
+"""The configuration's shape: strict pydantic models, every field described, cross-field rules as validators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "BACKEND_NAMES",
+    "ActivitySettings",
+    "AlertSettings",
+    "BufferSettings",
+    "CameraConfig",
+    "EmbeddingSettings",
+    "FeedwatchConfig",
+    "GensSettings",
+    "HttpConfig",
+    "MemorySettings",
+    "MqttConfig",
+    "OpenAIVLMSettings",
+    "QAConfig",
+    "QueryConfig",
+    "ScorerConfig",
+    "ScorerName",
+    "default_memory_dir",
+]
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Identifier = Annotated[str, Field(pattern=_ID, description="Letters, digits, '-' and '_', at most 64 characters.")]
+Score = Annotated[float, Field(ge=1.0, le=5.0)]
+# The scoring backends, named once: the registry maps each to its class, the CLI offers them as choices.
+ScorerName = Literal["activity", "embedding", "gens", "cascade", "openai"]
+BACKEND_NAMES: tuple[str, ...] = get_args(ScorerName)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def default_memory_dir() -> Path:
+    """``$XDG_DATA_HOME/feedwatch/memory`` (``~/.local/share/feedwatch/memory`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "feedwatch" / "memory"
+
+
+class CameraConfig(_Strict):
+    """One camera: where its stream is and how to sample it."""
+
+    id: Identifier = Field(description="Camera id used in topics, alerts and memory.")
+    url: str = Field(
+        min_length=1,
+        description="Stream URL (rtsp://, http(s)://, anything FFmpeg opens) or a local file path. "
+        "Credentials may be embedded; they are never logged.",
+    )
+    fps: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second of stream time.")
+    keyframes_only: bool = Field(
+        default=False,
+        description="Decode key frames only: much cheaper, sampling is then at most the GOP rate.",
+    )
+    rtsp_transport: Literal["tcp", "udp"] | None = Field(
+        default=None, description="RTSP transport; FFmpeg's default (UDP, then TCP) when unset."
+    )
+    realtime: bool = Field(default=False, description="Pace a file at its own speed, as if it were a live camera.")
+    loop: bool = Field(default=False, description="Replay a file from the start when it ends.")
+    open_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for a stream to open.")
+    read_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds without data before a stream counts as lost."
+    )
+
+
+class QueryConfig(_Strict):
+    """A standing question watched on every frame."""
+
+    id: Identifier = Field(description="Query id used in topics and alerts.")
+    text: str = Field(min_length=1, max_length=500, description="The question in plain language.")
+    cameras: list[Identifier] = Field(
+        default_factory=list, description="Camera ids this query applies to; empty means all cameras."
+    )
+    threshold: Score = Field(default=3.0, description="Relevance (1-5, GenS's scale) at which an alert opens.")
+
+
+class ActivitySettings(_Strict):
+    """The model-free activity scorer: departure from the camera's learned background."""
+
+    pixel_threshold: float = Field(
+        default=0.2, gt=0, description="Log-brightness change at which a pixel counts as changed."
+    )
+    min_fraction: float = Field(default=0.01, gt=0, lt=1, description="Changed fraction scored 1 (nothing).")
+    max_fraction: float = Field(default=0.05, gt=0, le=1, description="Changed fraction scored 5 (certain).")
+    learning_rate: float = Field(
+        default=0.1, gt=0, le=1, description="Per-frame background update rate for unchanged pixels."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ActivitySettings:
+        if self.min_fraction >= self.max_fraction:
+            raise ValueError("min_fraction must be below max_fraction")
+        return self
+
+
+class GensSettings(_Strict):
+    """The GenS frame-sampler backend."""
+
+    model: str = Field(
+        default="yaolily/GenS-qwen2d5-vl-3b",
+        description="Hugging Face model id (looked up in the local cache) or a local folder.",
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda', 'cuda:1' or 'cpu'.")
+    max_new_tokens: int = Field(default=128, ge=8, le=1024, description="Cap on generated tokens.")
+
+
+class EmbeddingSettings(_Strict):
+    """The CLIP/SigLIP embedding backend."""
+
+    model: str = Field(
+        default="openai/clip-vit-base-patch32",
+        description="Hugging Face model id (looked up in the local cache) or a local folder.",
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda' or 'cpu'.")
+
+
+class OpenAIVLMSettings(_Strict):
+    """A VLM (GenS or another) behind an OpenAI-compatible chat-completions server."""
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="The server's API root (vLLM, SGLang, llama.cpp, Ollama)."
+    )
+    model: str = Field(default="yaolily/GenS", description="Model name the server knows.")
+    api_key: str | None = Field(default=None, description="Bearer token; use a ${ENV} placeholder.")
+    max_new_tokens: int = Field(default=256, ge=8, le=2048, description="Cap on generated tokens.")
+    max_side: int = Field(default=490, ge=64, le=2048, description="Frames are sent at most this many pixels wide.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one answer.")
+
+
+class ScorerConfig(_Strict):
+    """Which backend scores windows against the standing queries, and how windows are cut."""
+
+    backend: Literal["auto", ScorerName] = Field(
+        default="auto",
+        description="'auto' picks GenS (weights present and a GPU), else embedding (weights present), "
+        "else activity. 'cascade' screens with the embedding model and sends windows that stand out to GenS; "
+        "'openai' sends windows to a VLM behind an OpenAI-compatible server. "
+        "Naming a backend whose weights are missing is an error.",
+    )
+    cascade_gate: float = Field(
+        default=2.5, ge=1.0, le=5.0, description="Cascade: embedding score (1-5) a window needs to reach GenS."
+    )
+    window: int = Field(default=16, ge=1, le=256, description="Frames per scored window.")
+    stride: int = Field(default=8, ge=1, le=256, description="New frames between two windows.")
+    activity: ActivitySettings = Field(default_factory=ActivitySettings, description="Activity scorer settings.")
+    gens: GensSettings = Field(default_factory=GensSettings, description="GenS backend settings.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding settings.")
+    openai: OpenAIVLMSettings = Field(default_factory=OpenAIVLMSettings, description="Remote VLM settings.")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> ScorerConfig:
+        if self.stride > self.window:
+            raise ValueError(f"stride ({self.stride}) must not exceed window ({self.window})")
+        return self
+
+
+class AlertSettings(_Strict):
+    """How per-frame scores become alerts."""
+
+    hysteresis: float = Field(
+        default=1.0,
+        ge=0,
+        le=4,
+        description="An open alert stays open while the score is >= threshold - hysteresis.",
+    )
+    end_after_s: float = Field(default=2.0, ge=0, description="Seconds below the stay-open level before an alert ends.")
+    cooldown_s: float = Field(default=1.0, ge=0, description="Seconds after an alert ends before the next may open.")
+    update_interval_s: float = Field(default=5.0, gt=0, description="At most one 'update' event per this interval.")
+
+
+class BufferSettings(_Strict):
+    """The rolling frame buffer of each camera."""
+
+    seconds: float = Field(default=300.0, gt=0, description="Stream time kept per camera.")
+    max_mb: float = Field(default=256.0, gt=0, description="Memory cap per camera, MiB.")
+
+
+class MemorySettings(_Strict):
+    """Where moments are remembered and for how long."""
+
+    path: Path = Field(default_factory=default_memory_dir, description="Memory folder (SQLite, thumbnails).")
+    retention_days: float = Field(default=30.0, gt=0, description="Moments older than this are evicted.")
+    max_mb: float = Field(default=2048.0, gt=0, description="Total size cap of the memory, MiB; oldest go first.")
+
+
+class MqttConfig(_Strict):
+    """The MQTT broker alerts and state are published to."""
+
+    enabled: bool = Field(default=False, description="Publish over MQTT.")
+    host: str = Field(default="127.0.0.1", description="Broker host.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
+    prefix: str = Field(default="feedwatch", pattern=r"^[^#+\s]+$", description="Topic prefix.")
+    client_id: str | None = Field(default=None, description="MQTT client id; random when unset.")
+    username: str | None = Field(default=None, description="User name; use ${ENV} placeholders for secrets.")
+    password: str | None = Field(default=None, description="Password; use ${ENV} placeholders for secrets.")
+    qos: Literal[0, 1, 2] = Field(default=1, description="QoS of event messages.")
+    keepalive_s: int = Field(
+        default=30, ge=5, le=3600, description="MQTT keepalive; the broker sends the last will after 1.5x."
+    )
+    tls_ca: Path | None = Field(default=None, description="CA bundle; enables TLS.")
+    tls_cert: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
+    tls_key: Path | None = Field(default=None, description="Client key for mutual TLS.")
+    discovery_prefix: str | None = Field(
+        default="homeassistant",
+        description="Home Assistant MQTT discovery prefix; null or empty turns discovery off.",
+    )
+    outbox: bool = Field(
+        default=True, description="Keep undelivered events in a durable outbox (in the memory folder)."
+    )
+
+    @field_validator("username", "password", "client_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class HttpConfig(_Strict):
+    """The HTTP API and web page the running service serves."""
+
+    enabled: bool = Field(default=True, description="Serve the HTTP API and the web page (feedwatch run).")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on. Anything but a loopback address needs a bearer token (see token_env).",
+    )
+    port: int = Field(default=8765, ge=0, le=65535, description="Port to listen on; 0 picks a free one (logged).")
+    token_env: str = Field(
+        default="FEEDWATCH_API_TOKEN",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the bearer token. When it is set, every API call needs it "
+        "(header 'Authorization: Bearer ...', or the cookie the page's sign-in sets).",
+    )
+    max_body_kb: int = Field(default=64, ge=1, le=4096, description="Largest request body accepted, KiB.")
+
+
+class QAConfig(_Strict):
+    """The model that answers questions over remembered footage."""
+
+    backend: Literal["none", "transformers", "openai"] = Field(
+        default="none",
+        description="'none' answers extractively with the matching moments and their times; 'transformers' runs "
+        "a Qwen2.5-VL class model locally; 'openai' asks an OpenAI-compatible vision endpoint.",
+    )
+    model: str = Field(
+        default="Qwen/Qwen2.5-VL-3B-Instruct",
+        description="transformers: hub id (looked up in the local cache) or folder; openai: the served model's name.",
+    )
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="openai: the server's API root.")
+    api_key: str | None = Field(default=None, description="openai: bearer token; use a ${ENV} placeholder.")
+    device: str = Field(default="auto", description="transformers: 'auto', 'cuda' or 'cpu'.")
+    max_new_tokens: int = Field(default=256, ge=8, le=4096, description="Cap on the answer's tokens.")
+    frame_budget: int = Field(default=8, ge=1, le=64, description="Frames the answering model sees at most.")
+    image_side: int = Field(default=448, ge=64, le=2048, description="Frames are sent at most this many pixels wide.")
+
+
+class FeedwatchConfig(_Strict):
+    """The whole service."""
+
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to watch.")
+    queries: list[QueryConfig] = Field(default_factory=list, description="Standing questions.")
+    scorer: ScorerConfig = Field(default_factory=ScorerConfig, description="Relevance scoring.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="Alert policy.")
+    buffer: BufferSettings = Field(default_factory=BufferSettings, description="Rolling frame buffer.")
+    memory: MemorySettings = Field(default_factory=MemorySettings, description="Moment memory.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
+    qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API and web page.")
+
+    @field_validator("cameras", "queries")
+    @classmethod
+    def _unique_ids(cls, items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"duplicate id {item.id!r}")
+            seen.add(item.id)
+        return items
+
+    @model_validator(mode="after")
+    def _known_cameras(self) -> FeedwatchConfig:
+        known = {c.id for c in self.cameras}
+        for q in self.queries:
+            unknown = [c for c in q.cameras if c not in known]
+            if unknown:
+                raise ValueError(f"query {q.id!r} names unknown camera(s) {unknown}; known: {sorted(known)}")
+        return self

@@ -1,0 +1,69 @@
+"""What the memory holds: moments, their keyframes, and moments found by similarity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Keyframe", "Moment", "SimilarMoment"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keyframe:
+    """One remembered frame of a moment: its time, thumbnail, and embedding when a model gave one."""
+
+    wall: float
+    pts: float
+    thumbnail: str | None = None
+    embedding: NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A remembered span of one camera, with the queries it matched and their peak scores.
+
+    ``kind`` is ``alert`` for a moment a standing query found and ``context`` for a keyframe kept
+    because the scene changed markedly (so questions nobody set a query for can still be answered).
+    """
+
+    id: str
+    camera: str
+    start_wall: float
+    end_wall: float
+    start_pts: float
+    end_pts: float
+    backend: str
+    semantic: bool
+    peak: float
+    queries: dict[str, float] = field(default_factory=dict)
+    query_texts: dict[str, str] = field(default_factory=dict)
+    thumbnail: str | None = None
+    kind: str = "alert"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "camera": self.camera,
+            "kind": self.kind,
+            "start": round(self.start_wall, 3),
+            "end": round(self.end_wall, 3),
+            "start_pts": round(self.start_pts, 3),
+            "end_pts": round(self.end_pts, 3),
+            "backend": self.backend,
+            "semantic": self.semantic,
+            "peak_score": round(self.peak, 2),
+            "queries": {k: round(v, 2) for k, v in self.queries.items()},
+            "query_texts": dict(self.query_texts),
+            "thumbnail": self.thumbnail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarMoment:
+    """A moment found by similarity, with the keyframe that matched and how well."""
+
+    moment: Moment
+    keyframe_wall: float
+    similarity: float

@@ -1,0 +1,95 @@
+"""The ingest stage: each camera's reader feeding its rolling buffer, and the camera's figures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamer.buffer import FrameBuffer
+from streamer.frames import Frame
+from streamer.policies import OverflowPolicy
+from streamer.reader import CameraReader, CameraStatus
+from streamer.redact import redact_text
+from streamer.source import SourceOptions
+
+from ..alerting import CameraCounters
+from ..config import BufferSettings, CameraConfig
+from .report import CameraReport
+
+__all__ = ["Camera", "source_options"]
+
+
+def source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
+    """How a configured camera is opened, decoded and sampled for a scorer that wants ``analysis_size`` pixels."""
+    return SourceOptions(
+        sample_fps=cam.fps,
+        keyframes_only=cam.keyframes_only,
+        analysis_size=analysis_size,
+        realtime=cam.realtime,
+        loop=cam.loop,
+        rtsp_transport=cam.rtsp_transport,
+        open_timeout_s=cam.open_timeout_s,
+        read_timeout_s=cam.read_timeout_s,
+    )
+
+
+class Camera:
+    """One camera of the service: its reader (a decoding thread, started on entry) and its rolling buffer."""
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        buffer: BufferSettings,
+        *,
+        analysis_size: int,
+        retry: bool,
+        on_status: Callable[[str, CameraStatus], None],
+    ) -> None:
+        self.id = config.id
+        # A file paced at real time stands for a live camera: it drops rather than falls behind.
+        policy = OverflowPolicy.DROP_OLDEST if config.realtime else None
+        self.reader = CameraReader(
+            config.id, config.url, source_options(config, analysis_size), retry=retry, policy=policy,
+            on_status=on_status,
+        )  # fmt: skip
+        self.buffer = FrameBuffer(
+            config.id, max_seconds=buffer.seconds, max_bytes=int(buffer.max_mb * 2**20), policy=self.reader.policy
+        )
+
+    async def ingest(self, notify: Callable[[], None]) -> None:
+        """Move frames from the reader into the buffer until the reader ends; ``notify`` the scheduler each time."""
+        try:
+            async for frame in self.reader.frames():
+                await self.buffer.put(frame)
+                notify()
+        finally:
+            await self.buffer.close()
+            notify()
+
+    def latest(self) -> Frame | None:
+        newest = self.buffer.latest(1)
+        return newest[0] if newest else None
+
+    def report(self, counters: CameraCounters | None, alerts: int, open_alerts: int) -> CameraReport:
+        """The camera's status and figures now (call on the loop)."""
+        reader, buf = self.reader, self.buffer
+        counters = counters or CameraCounters()
+        newest = self.latest()
+        return CameraReport(
+            camera=self.id,
+            status=reader.status.value,
+            decoded=reader.stats.decoded,
+            sampled=reader.stats.sampled,
+            dropped=reader.stats.dropped + buf.stats.dropped_unscored,
+            reconnects=reader.stats.reconnects,
+            scored=counters.scored,
+            skipped=counters.skipped,
+            alerts=alerts,
+            max_lag_s=round(counters.max_lag_s, 3),
+            lag_s=round(counters.lag_s, 3),
+            error=redact_text(reader.last_error) if reader.last_error else None,
+            open_alerts=open_alerts,
+            buffer_frames=len(buf),
+            buffer_bytes=buf.nbytes,
+            buffer_seconds=round(buf.seconds, 3),
+            latest=newest.wall if newest else None,
+        )

@@ -1,0 +1,103 @@
+"""The port: what the APIs (HTTP, MQTT, the page) may see and do in a running service, as a typed Protocol.
+
+The APIs depend on this, never on the concrete :class:`~agents.service.service.Service`; the service
+implements it. Events leave the service through listeners registered here; extensions (the APIs) are
+started by the service after its memory and models are ready and stopped after its cameras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamer.frames import Frame
+from streamer.reader import CameraStatus
+
+from ..alerting import Alert
+from ..config import FeedwatchConfig
+from ..memory.store import MomentMemory
+from ..qa.answer import Answer
+from ..scoring import Query
+from .report import CameraReport
+
+__all__ = [
+    "AlertEvent",
+    "AlertListener",
+    "Extension",
+    "QueriesListener",
+    "ServicePort",
+    "StatusListener",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert as it leaves the pipeline, with its published JSON payload computed once for every listener."""
+
+    alert: Alert
+    payload: dict[str, object]
+    text: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertEvent:
+        payload = alert.to_payload()
+        return cls(alert, payload, json.dumps(payload))
+
+
+AlertListener = Callable[[AlertEvent], Awaitable[None]]
+StatusListener = Callable[[str, CameraStatus], None]
+QueriesListener = Callable[[], None]
+
+
+class ServicePort(Protocol):
+    """A running service, as its APIs use it. Call on the service's event loop."""
+
+    @property
+    def config(self) -> FeedwatchConfig: ...
+
+    @property
+    def memory(self) -> MomentMemory: ...
+
+    @property
+    def asks(self) -> int:
+        """Questions answered so far."""
+        ...
+
+    def camera_ids(self) -> list[str]: ...
+
+    def camera_reports(self) -> list[CameraReport]: ...
+
+    def latest_frame(self, camera: str) -> Frame | None: ...
+
+    def queries(self) -> list[Query]: ...
+
+    async def set_query(self, query: Query) -> None: ...
+
+    async def delete_query(self, query_id: str) -> bool: ...
+
+    def open_alerts(self) -> list[Alert]: ...
+
+    async def ask(self, question: str, *, limit: int = 5) -> Answer: ...
+
+    async def embed_text(self, text: str) -> NDArray[np.float32] | None:
+        """The text's embedding by the service's embedding model (behind the inference limiter), if it has one."""
+        ...
+
+    def on_alert(self, listener: AlertListener) -> None: ...
+
+    def on_status(self, listener: StatusListener) -> None: ...
+
+    def on_queries(self, listener: QueriesListener) -> None: ...
+
+
+class Extension(Protocol):
+    """Something that runs beside the pipeline for the service's lifetime (an API): started once the memory and
+    models are ready and before the cameras open, stopped after the cameras closed."""
+
+    async def start(self, port: ServicePort, stack: contextlib.AsyncExitStack) -> None: ...

@@ -1,0 +1,42 @@
+"""What a camera and a run did: the figures the CLI prints, the APIs serve and ``--report`` writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["CameraReport", "ServiceReport"]
+
+
+@dataclass(slots=True)
+class CameraReport:
+    """One camera's status and counters now."""
+
+    camera: str
+    status: str
+    decoded: int
+    sampled: int
+    dropped: int
+    reconnects: int
+    scored: int
+    skipped: int
+    alerts: int
+    max_lag_s: float = 0.0
+    lag_s: float = 0.0
+    error: str | None = None  # the last error, credentials masked
+    open_alerts: int = 0
+    buffer_frames: int = 0
+    buffer_bytes: int = 0
+    buffer_seconds: float = 0.0
+    latest: float | None = None  # wall-clock time of the newest buffered frame
+
+
+@dataclass(slots=True)
+class ServiceReport:
+    """What a run did."""
+
+    backend: str
+    backend_reason: str
+    wall_s: float
+    cameras: list[CameraReport] = field(default_factory=list)
+    alerts: int = 0
+    moments: int = 0

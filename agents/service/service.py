@@ -1,0 +1,332 @@
+"""The service's lifecycle: open everything in order, run the stages, close in reverse within a deadline.
+
+Cameras -> buffers -> scheduler -> alert policy -> output stage -> memory and listeners. Every resource is
+entered on one exit stack and the stages run in one TaskGroup. Startup: scorer, memory, standing queries,
+scheduler, asker, then the extensions (the APIs), then the cameras. Shutdown is the reverse: the readers
+stop, the scheduler ends open alerts, the output stage drains, the extensions stop, the memory closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamer.errors import FeedwatchError
+from streamer.frames import Frame
+from streamer.reader import CameraStatus
+from streamer.source import probe
+
+from ..alerting import Alert, ContextSampler, Scheduler
+from ..config import FeedwatchConfig
+from ..memory.asked import AskedFrames
+from ..memory.retention import prune
+from ..memory.store import MomentMemory
+from ..qa.answer import Answer
+from ..qa.answering import create_videoqa
+from ..qa.asker import Asker
+from ..qa.selection import selection_for
+from ..scoring import InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
+from .cameras import Camera, source_options
+from .output import OutputStage
+from .port import AlertListener, Extension, QueriesListener, StatusListener
+from .queries import QueryStore, StandingQueries
+from .recording import MomentRecorder
+from .report import CameraReport, ServiceReport
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+
+_PRUNE_EVERY_S = 600.0
+_SHUTDOWN_S = 8.0
+
+
+class _Running:
+    """What exists only while the service runs."""
+
+    def __init__(self, memory: MomentMemory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
+                 output: OutputStage, recorder: MomentRecorder) -> None:  # fmt: skip
+        self.memory = memory
+        self.scheduler = scheduler
+        self.queries = queries
+        self.asker = asker
+        self.output = output
+        self.recorder = recorder
+
+
+class Service:
+    """Run the configured cameras and queries until stopped (or, for files, until they end).
+
+    Implements :class:`~agents.service.port.ServicePort` for the ``extensions`` (the APIs). ``on_alert`` is
+    one more alert listener (the CLI's printer, an evaluation); ``scorer`` replaces the configured one.
+    """
+
+    def __init__(
+        self,
+        config: FeedwatchConfig,
+        *,
+        retry: bool,
+        on_alert: AlertListener | None = None,
+        scorer: Scorer | None = None,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        self._config = config
+        self.retry = retry
+        self._scorer = scorer
+        self.extensions = list(extensions)
+        self.backend = scorer.name if scorer is not None else ""
+        self.backend_reason = "given by the caller" if scorer is not None else ""
+        self.cameras: dict[str, Camera] = {}
+        self._alert_listeners: list[AlertListener] = [on_alert] if on_alert is not None else []
+        self._status_listeners: list[StatusListener] = []
+        self._query_listeners: list[QueriesListener] = []
+        self._limiter = InferenceLimiter()
+        self._asks = 0
+        self._run: _Running | None = None
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the service to shut down (safe from a signal handler on the loop)."""
+        self._stop.set()
+
+    # -- the port -------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> FeedwatchConfig:
+        return self._config
+
+    def _live(self) -> _Running:
+        if self._run is None:
+            raise RuntimeError("the service is not running")
+        return self._run
+
+    @property
+    def memory(self) -> MomentMemory:
+        return self._live().memory
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self._run.scheduler if self._run is not None else None
+
+    @property
+    def asks(self) -> int:
+        return self._asks
+
+    def camera_ids(self) -> list[str]:
+        return [c.id for c in self._config.cameras]
+
+    def camera_reports(self) -> list[CameraReport]:
+        run = self._run
+        reports = []
+        for cam_id, camera in self.cameras.items():
+            counters = run.scheduler.counters.get(cam_id) if run is not None else None
+            opened = run.output.open.opened.get(cam_id, 0) if run is not None else 0
+            open_now = run.output.open.count(cam_id) if run is not None else 0
+            reports.append(camera.report(counters, opened, open_now))
+        return reports
+
+    def latest_frame(self, camera: str) -> Frame | None:
+        cam = self.cameras.get(camera)
+        return cam.latest() if cam is not None else None
+
+    def queries(self) -> list[Query]:
+        if self._run is None:
+            return [Query.from_config(q) for q in self._config.queries]
+        return self._run.queries.all()
+
+    async def set_query(self, query: Query) -> None:
+        await self._live().queries.set(query)
+
+    async def delete_query(self, query_id: str) -> bool:
+        return await self._live().queries.delete(query_id)
+
+    def open_alerts(self) -> list[Alert]:
+        return list(self._run.output.open.by_id.values()) if self._run is not None else []
+
+    async def ask(self, question: str, *, limit: int = 5) -> Answer:
+        answer = await self._live().asker.ask(question, limit=limit)
+        self._asks += 1
+        return answer
+
+    async def embed_text(self, text: str) -> NDArray[np.float32] | None:
+        selection = self._live().asker.selection
+        if not selection.uses_model:
+            return None
+        return await self._limiter.run(selection.text_vector, text)
+
+    def on_alert(self, listener: AlertListener) -> None:
+        self._alert_listeners.append(listener)
+
+    def on_status(self, listener: StatusListener) -> None:
+        self._status_listeners.append(listener)
+
+    def on_queries(self, listener: QueriesListener) -> None:
+        self._query_listeners.append(listener)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _make_scorer(self) -> Scorer:
+        if self._scorer is not None:
+            return self._scorer
+        backend, reason = resolve_backend(self._config.scorer)
+        self.backend, self.backend_reason = backend, reason
+        if backend == "activity" and self._config.scorer.backend == "auto":
+            log.warning(
+                "NO MODEL: %s, so feedwatch uses the model-free ACTIVITY scorer. It ignores the query "
+                "text: an alert means 'something changed in view', not that the question matched. Every "
+                "alert says backend=activity, semantic=false. Install 'feedwatch[models]' and model "
+                "weights for semantic alerts (see the README, 'Backends and their weights').",
+                reason,
+            )
+        else:
+            log.info("scorer backend: %s (%s)", backend, reason)
+        return create_scorer(self._config.scorer, backend)
+
+    async def run(self) -> ServiceReport:
+        """Run until stopped, or until every (non-looping file) camera has ended."""
+        t0 = time.monotonic()
+        cfg = self._config
+        if not self.retry:
+            # Fail fast, before loading any model, on a source that does not open.
+            for cam in cfg.cameras:
+                await asyncio.to_thread(probe, cam.url, source_options(cam, 224))
+        scorer = await asyncio.to_thread(self._make_scorer)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
+                stack.push_async_callback(asyncio.to_thread, memory.close)  # fsyncs: never on the loop
+                await asyncio.to_thread(self._prune, memory)
+                for cam in cfg.cameras:
+                    self.cameras[cam.id] = Camera(
+                        cam, cfg.buffer, analysis_size=scorer.input_size, retry=self.retry, on_status=self._status
+                    )
+                run = self._run = await self._assemble(scorer, memory)
+                for extension in self.extensions:
+                    await extension.start(self, stack)
+                for camera in self.cameras.values():
+                    await stack.enter_async_context(camera.reader)
+                try:
+                    await self._run_stages(run)
+                except BaseExceptionGroup as group:
+                    # Surface the first error of our own (a camera that cannot be opened, say) as itself.
+                    first = _first_own_error(group)
+                    if first is None:
+                        raise
+                    raise first from None
+        finally:
+            await asyncio.to_thread(scorer.close)
+        return self._report(time.monotonic() - t0)
+
+    async def _assemble(self, scorer: Scorer, memory: MomentMemory) -> _Running:
+        cfg = self._config
+        store = QueryStore(cfg.memory.path / "queries.json")
+        configured = [Query.from_config(q) for q in cfg.queries]
+        recorder = MomentRecorder(memory)
+        output = OutputStage(recorder, self._alert_listeners)
+        scheduler = Scheduler(
+            scorer,
+            {cam_id: camera.buffer for cam_id, camera in self.cameras.items()},
+            await asyncio.to_thread(store.overlay, configured),
+            cfg.alerts,
+            output.put,
+            window=cfg.scorer.window,
+            stride=cfg.scorer.stride,
+            limiter=self._limiter,
+            context=ContextSampler(),
+        )
+        queries = StandingQueries(scheduler, store, self.camera_ids())
+        queries.listen(self._queries_changed)
+        asker = Asker(
+            memory,
+            buffers=scheduler.buffers,
+            selection=selection_for(scorer),
+            answerer=await asyncio.to_thread(create_videoqa, cfg.qa),
+            limiter=self._limiter,
+            budget=cfg.qa.frame_budget,
+            asked=AskedFrames(cfg.memory.path / "asked"),
+        )
+        return _Running(memory, scheduler, queries, asker, output, recorder)
+
+    def _status(self, camera: str, status: CameraStatus) -> None:
+        for listener in self._status_listeners:
+            listener(camera, status)
+
+    def _queries_changed(self) -> None:
+        for listener in self._query_listeners:
+            listener()
+
+    async def _run_stages(self, run: _Running) -> None:
+        async with asyncio.TaskGroup() as tg:
+            notify = run.scheduler.notify
+            ingest = [tg.create_task(c.ingest(notify), name=f"ingest-{c.id}") for c in self.cameras.values()]
+            stages = [*ingest, tg.create_task(run.output.run(), name="output")]
+            sched = tg.create_task(self._schedule(run), name="scheduler")
+            stages.append(sched)
+            if self.retry:
+                stages.append(tg.create_task(self._prune_periodically(sched, run.memory), name="retention"))
+            stopper = tg.create_task(self._stop.wait(), name="stop-watch")
+            await asyncio.wait([sched, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not stopper.done():
+                stopper.cancel()
+                await asyncio.gather(*ingest)
+                return
+            log.info("stopping: ending open alerts and draining")
+            run.scheduler.stop()
+            for camera in self.cameras.values():
+                await camera.buffer.close()  # unblock ingest waiting on a full buffer
+            for camera in self.cameras.values():
+                await camera.reader.close()
+                self._status(camera.id, CameraStatus.OFFLINE)
+            # Shutdown drains within a deadline and never hangs: a stage still running then is named and cancelled.
+            _, pending = await asyncio.wait(stages, timeout=_SHUTDOWN_S)
+            for task in pending:
+                log.error("shutdown: %s did not finish within %.0f s; cancelling it", task.get_name(), _SHUTDOWN_S)
+                task.cancel()
+
+    async def _schedule(self, run: _Running) -> None:
+        try:
+            await run.scheduler.run()
+        finally:
+            await run.output.put(None)
+
+    def _prune(self, memory: MomentMemory) -> None:
+        prune(
+            memory,
+            max_age_s=self._config.memory.retention_days * 86400,
+            max_bytes=int(self._config.memory.max_mb * 2**20),
+        )
+
+    async def _prune_periodically(self, until: asyncio.Task[None], memory: MomentMemory) -> None:
+        while not until.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(until), _PRUNE_EVERY_S)
+            if not until.done():
+                await asyncio.to_thread(self._prune, memory)
+
+    def _report(self, wall_s: float) -> ServiceReport:
+        run = self._run
+        return ServiceReport(
+            self.backend,
+            self.backend_reason,
+            wall_s,
+            cameras=self.camera_reports(),
+            alerts=run.output.open.total_opened if run is not None else 0,
+            moments=run.recorder.moments if run is not None else 0,
+        )
+
+
+def _first_own_error(group: BaseExceptionGroup[BaseException]) -> FeedwatchError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, FeedwatchError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_own_error(exc)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,149 @@
+"""The web page in Debian's headless Chromium, driven by Selenium, against `feedwatch run` replaying a real video."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.bench.common import free_port, wait_port
+from tests.agents.api.test_http_api import _remember
+from tests.helpers import PERSON_CLIP, run_cli, scaled
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+    ),
+]
+
+
+@pytest.fixture
+def served(tmp_path: Path, media: Path) -> Iterator[str]:
+    memory = tmp_path / "memory"
+    # Remember the clip first (replayed fast, as recorded footage), so the page has history to show.
+    asyncio.run(_remember(tmp_path))
+    port = free_port()
+    config = tmp_path / "feedwatch.yaml"
+    config.write_text(
+        f"""
+cameras:
+  - id: lobby
+    url: {PERSON_CLIP}
+    realtime: true
+    loop: true
+queries:
+  - id: a-person
+    text: a person
+scorer:
+  backend: activity
+memory:
+  path: {memory}
+http:
+  port: {port}
+"""
+    )
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "-c", str(config)], stdout=log, stderr=log)
+    try:
+        wait_port(port, timeout_s=scaled(60))
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 40.0) -> Any:
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as ChromeService
+    from selenium.webdriver.common.by import By
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(arg)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
+    driver = webdriver.Chrome(service=ChromeService(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(served)
+        assert driver.title == "feedwatch"
+        # A camera tile, live, with its newest frame loaded.
+        tiles = _wait("the camera tile", lambda: driver.find_elements(By.CSS_SELECTOR, '.camera[data-camera="lobby"]'))
+        tile = tiles[0]
+        _wait("the live status", lambda: tile.find_element(By.CSS_SELECTOR, ".status").text.lower() == "live")
+        image = tile.find_element(By.TAG_NAME, "img")
+        _wait("the camera frame", lambda: driver.execute_script("return arguments[0].naturalWidth", image) > 0)
+        # Remembered alerts load with the page; a new one appears live, pushed by the event stream.
+        _wait("the alert history", lambda: driver.find_elements(By.CSS_SELECTOR, "#alerts .alert"))
+        before = {e.get_attribute("data-alert-id") for e in driver.find_elements(By.CSS_SELECTOR, "#alerts .alert")}
+        _wait("the event stream", lambda: driver.find_element(By.ID, "live").text == "live")
+
+        def fresh() -> list[Any]:
+            alerts = driver.find_elements(By.CSS_SELECTOR, "#alerts .alert")
+            return [e for e in alerts if e.get_attribute("data-alert-id") not in before]
+
+        live = _wait("a live alert", fresh, timeout=60)[0]
+        assert "a person" in live.text and "lobby" in live.text
+        # The timeline has a track for the camera with remembered moments on it.
+        timeline = driver.find_element(By.ID, "timeline")
+        assert driver.find_elements(By.CSS_SELECTOR, '.track[data-camera="lobby"] .mark'), timeline.get_attribute(
+            "innerHTML"
+        )
+        # Search.
+        driver.find_element(By.ID, "search-q").send_keys("person")
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
+        results = _wait("search results", lambda: driver.find_elements(By.CSS_SELECTOR, "#search-results .moment"))
+        assert "search by words" in driver.find_element(By.ID, "search-info").text
+        assert "lobby" in results[0].text
+        # Ask: an answer and the frames it cites.
+        driver.find_element(By.ID, "ask-q").send_keys("when was a person on the lobby camera?")
+        driver.find_element(By.ID, "ask-go").click()
+        cited = _wait("cited frames", lambda: driver.find_elements(By.CSS_SELECTOR, "#answer-frames .cited img"))
+        _wait("a cited frame to load", lambda: driver.execute_script("return arguments[0].naturalWidth", cited[0]) > 0)
+        answer = driver.find_element(By.ID, "answer").text
+        assert "extractive" in answer and "lobby" in answer
+        shot = tmp_path / "feedwatch-page.png"
+        assert driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 20_000
+        keep = os.environ.get("FEEDWATCH_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, keep)
+        console: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+        errors = [e for e in console if e.get("level") == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
+    # `feedwatch ask` with the same config asks the running service, which also answers from its buffers.
+    asked = run_cli("ask", "what happened on the lobby camera in the last minute?", "--config",
+                    str(tmp_path / "feedwatch.yaml"), "--json")  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert "running service" in asked.stderr
+    assert answer["candidates"]["buffer"] > 0 and answer["filters"]["camera"] == "lobby"
+    assert answer["citations"] and all(c["thumbnail_url"] for c in answer["citations"])

@@ -1,0 +1,78 @@
+"""Eval: the metric arithmetic on hand-made cases, and a real replay of the annotated sample clip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.eval import Span, load_annotation, score_alerts
+from streamer import ConfigError
+from tests.helpers import PERSON_TRUTH, run_cli
+
+EVENTS = [Span(10, 20), Span(30, 40)]
+
+
+def test_one_alert_spanning_two_events_detects_both() -> None:
+    m = score_alerts(EVENTS, [Span(12, 35)], query="q")
+    assert (m.events, m.detected, m.alerts, m.false_alerts) == (2, 2, 1, 0)
+    assert m.event_recall == 1.0
+    assert m.onset_latencies == [2.0, -18.0]  # the alert began 18 s before the second event
+    assert m.ious == pytest.approx([8 / 25, 5 / 28])
+
+
+def test_an_alert_before_the_event_is_false_and_the_event_missed() -> None:
+    m = score_alerts([Span(30, 40)], [Span(5, 8)], query="q")
+    assert (m.detected, m.false_alerts) == (0, 1)
+    assert m.event_recall == 0.0
+    assert m.onset_latencies == [] and m.ious == []
+
+
+def test_no_alert_at_all() -> None:
+    m = score_alerts(EVENTS, [], query="q")
+    assert (m.detected, m.alerts, m.false_alerts, m.event_recall) == (0, 0, 0, 0.0)
+    d = m.to_dict(hours=0.5)
+    assert d["onset_latency_s"] == {"p50": None, "p95": None} and d["temporal_iou"] is None
+    assert d["false_alerts_per_hour"] == 0.0
+
+
+def test_every_distractor_alert_is_false_and_rates_are_per_hour() -> None:
+    m = score_alerts([], [Span(1, 2), Span(50, 60)], query="a car", distractor=True)
+    assert m.false_alerts == 2 and m.event_recall is None
+    assert m.to_dict(hours=0.25)["false_alerts_per_hour"] == 8.0
+
+
+def test_exact_fit_and_latency() -> None:
+    m = score_alerts([Span(10, 20)], [Span(11, 20)], query="q")
+    assert m.onset_latencies == [1.0] and m.ious == [pytest.approx(0.9)]
+
+
+def test_bad_annotations_are_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "a.json"
+    bad.write_text('{"video": "x.mp4", "seconds": 10, "events": [{"query": "q", "start": 5, "end": 2}]}')
+    with pytest.raises(ConfigError, match="ends"):
+        load_annotation(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_annotation(bad)
+
+
+@pytest.mark.slow
+def test_eval_on_the_annotated_clip(media: Path) -> None:
+    result = run_cli("eval", str(PERSON_TRUTH), "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["scorer"] == "activity" and report["semantic"] is False
+    rows = {q["query"]: q for q in report["queries"]}
+    person = rows["a person"]
+    assert person["events"] == 6 and person["event_recall"] == 1.0 and person["false_alerts"] == 0
+    assert person["onset_latency_s"]["p50"] is not None and abs(person["onset_latency_s"]["p50"]) <= 1.0
+    assert person["temporal_iou"] > 0.8
+    # The activity scorer cannot tell a car from a person: the distractors fire, and the report says so.
+    assert rows["a car"]["distractor"] and rows["a car"]["false_alerts"] == 6
+    assert report["overall"]["false_alerts"] == 12
+    assert "ignores the query text" in report["note"]
+    assert report["overall"]["false_alerts_per_hour"] == pytest.approx(12 / (139.4 / 3600), rel=0.01)
+    table = run_cli("eval", str(PERSON_TRUTH), timeout=300)
+    assert table.returncode == 0 and "a person" in table.stdout and "overall" in table.stdout
