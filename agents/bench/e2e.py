@@ -157,21 +157,27 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
     return {"latencies": latencies, "cpu_s": cpu, "wall_s": wall, "rss_mb": rss}
 
 
+def service_config(urls: list[str], scorer: dict[str, Any], broker_port: int, memory: Path) -> dict[str, Any]:
+    """The config the measured service runs with: one camera per URL, a real broker, the API on a free port."""
+    paced = not urls or not urls[0].startswith("rtsp://")
+    return {
+        "cameras": [
+            {"id": f"cam{i}", "url": url, **({"realtime": True, "loop": True} if paced else {})}
+            for i, url in enumerate(urls)
+        ],
+        "queries": [{"id": "person", "text": "a person"}],
+        "scorer": scorer,
+        "memory": {"path": str(memory)},
+        "mqtt": {"enabled": True, "port": broker_port, "prefix": "bench"},
+        "http": {"port": 0},  # served as in production, on a free port: a bench never takes a fixed one
+    }
+
+
 def _step(
     cameras: int, seconds: float, clip: Path, scorer: dict[str, Any], use_rtsp: bool, work: Path
 ) -> dict[str, Any]:
     with _Broker(work) as broker, _Feeds(clip, cameras, use_rtsp) as feeds:
-        config = {
-            "cameras": [
-                {"id": f"cam{i}", "url": feeds.url(i), **({} if use_rtsp else {"realtime": True, "loop": True})}
-                for i in range(cameras)
-            ],
-            "queries": [{"id": "person", "text": "a person"}],
-            "scorer": scorer,
-            "memory": {"path": str(work / "memory")},
-            "mqtt": {"enabled": True, "port": broker.port, "prefix": "bench"},
-            "http": {"port": 0},  # served as in production, on a free port: a bench never takes a fixed one
-        }
+        config = service_config([feeds.url(i) for i in range(cameras)], scorer, broker.port, work / "memory")
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))
         measured = asyncio.run(_measure(cameras, seconds, broker.port, cfg_path, report_path))

@@ -108,12 +108,14 @@ def _one(
         t = time.perf_counter()
         unfiltered_hits.append(store.search(q, 10))
         unfiltered_ms.append((time.perf_counter() - t) * 1e3)
+    # Recall is over the searches that have something to find: a camera-day with no vector has no truth.
     recall_f, recall_u = [], []
     for q, (cam, since, until), fh, uh in zip(qs, filters, filtered_hits, unfiltered_hits, strict=True):
         truth = {h.id for h in store.exact_search(q, 10, camera=cam, since=since, until=until)}
-        recall_f.append(len(truth & {h.id for h in fh}) / max(1, len(truth)))
+        if truth:
+            recall_f.append(len(truth & {h.id for h in fh}) / len(truth))
         truth = {h.id for h in store.exact_search(q, 10)}
-        recall_u.append(len(truth & {h.id for h in uh}) / max(1, len(truth)))
+        recall_u.append(len(truth & {h.id for h in uh}) / len(truth))
     index = store.index_kind  # what the store really switched to at this size
     store.close()
     rss = _rss_mb()
@@ -130,7 +132,8 @@ def _one(
         "add_per_s": round(n / add_s, 1),
         "search_p50_ms": round(percentile(filtered_ms, 50), 3),
         "search_p99_ms": round(percentile(filtered_ms, 99), 3),
-        "recall_at_10": round(float(np.mean(recall_f)), 4),
+        "recall_at_10": round(float(np.mean(recall_f)), 4) if recall_f else None,
+        "filtered_searches_with_truth": len(recall_f),
         "unfiltered_search_p50_ms": round(percentile(unfiltered_ms, 50), 3),
         "unfiltered_search_p99_ms": round(percentile(unfiltered_ms, 99), 3),
         "unfiltered_recall_at_10": round(float(np.mean(recall_u)), 4),
@@ -166,16 +169,17 @@ def run_memory_bench(
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"search: {report['filter']}"]
-    head = f"{'data':<10}{'n':>10}{'add/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'recall@10':>10}"
+    head = f"{'data':<10}{'n':>10}{'index':>7}{'add/s':>11}{'p50 ms':>8}{'p99 ms':>8}{'recall@10':>10}"
     head += f"{'unfilt p99':>11}{'unfilt rec':>11}{'reopen s':>9}{'disk MB':>9}{'RSS MB':>8}"
     lines.append(head)
     for kind in ("clustered", "uniform"):
         r = report.get(kind)
         if r is None:
             continue
+        recall = "-" if r["recall_at_10"] is None else f"{r['recall_at_10']:.3f}"
         lines.append(
-            f"{kind:<10}{r['n']:>10,}{r['add_per_s']:>11,.0f}{r['search_p50_ms']:>8.2f}{r['search_p99_ms']:>8.2f}"
-            f"{r['recall_at_10']:>10.3f}{r['unfiltered_search_p99_ms']:>11.2f}{r['unfiltered_recall_at_10']:>11.3f}"
-            f"{r['reopen_s']:>9.2f}{r['disk_mb']:>9.0f}{r['rss_mb']:>8.0f}"
+            f"{kind:<10}{r['n']:>10,}{r['index']:>7}{r['add_per_s']:>11,.0f}{r['search_p50_ms']:>8.2f}"
+            f"{r['search_p99_ms']:>8.2f}{recall:>10}{r['unfiltered_search_p99_ms']:>11.2f}"
+            f"{r['unfiltered_recall_at_10']:>11.3f}{r['reopen_s']:>9.2f}{r['disk_mb']:>9.0f}{r['rss_mb']:>8.0f}"
         )
     return "\n".join(lines)

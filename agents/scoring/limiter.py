@@ -23,9 +23,20 @@ class InferenceLimiter:
     def __init__(self, concurrency: int = 1) -> None:
         self._slots = asyncio.Semaphore(concurrency)
         self.calls = 0
+        self.waiting = 0  # calls queued behind the ones running
+        self.running = 0
 
     async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``call(*args, **kwargs)`` in a thread, while holding the limiter."""
-        async with self._slots:
-            self.calls += 1
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        self.calls += 1
+        try:
             return await asyncio.to_thread(call, *args, **kwargs)
+        finally:
+            self.running -= 1
+            self._slots.release()

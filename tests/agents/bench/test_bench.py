@@ -9,9 +9,8 @@ import pytest
 
 from tests.helpers import SHORT_CLIP, run_cli
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_bench_ingest_reports_every_mode_side_by_side(media: Path) -> None:
     result = run_cli("bench", "ingest", "--file", str(SHORT_CLIP), "--repeat", "1", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
@@ -28,6 +27,7 @@ def test_bench_ingest_reports_every_mode_side_by_side(media: Path) -> None:
     assert report["buffer"]["mb_per_camera_minute"] > 0
 
 
+@pytest.mark.slow
 def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path) -> None:
     result = run_cli(
         "bench", "e2e", "--cameras", "2", "--seconds", "12", "--scorers", "activity", "--json", timeout=300
@@ -44,6 +44,7 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path) -> No
     assert report["max_realtime_cameras"]["activity"] in (0, 2)
 
 
+@pytest.mark.slow
 def test_bench_memory_reports_its_figures(tmp_path: Path) -> None:
     result = run_cli("bench", "memory", "--n", "3000", "--dim", "64", "--queries", "50", "--json", timeout=300)
     assert result.returncode == 0, result.stderr
@@ -55,6 +56,7 @@ def test_bench_memory_reports_its_figures(tmp_path: Path) -> None:
             assert r[key] > 0, (kind, key)
 
 
+@pytest.mark.slow
 def test_bench_scoring_reports_throughput_and_queue_lag(media: Path) -> None:
     result = run_cli(
         "bench", "scoring", "--backends", "activity", "--cameras", "2", "--seconds", "4", "--windows", "2", "--json",
@@ -65,3 +67,29 @@ def test_bench_scoring_reports_throughput_and_queue_lag(media: Path) -> None:
     assert entry["frames_per_s"] > 0 and entry["window_latency_p50_s"] >= 0
     replay = entry["replay"]
     assert replay["cameras"] == 2 and replay["scored_frames"] > 0 and replay["queue_lag_s"] >= 0
+
+
+def test_bench_memory_names_the_index_the_store_really_uses() -> None:
+    from agents.bench.memory import run_memory_bench
+    from agents.memory.vectors import EXACT_MAX
+
+    n = EXACT_MAX + 10_000  # past EXACT_MAX, but the store stays exact up to twice that
+    report = run_memory_bench(n, 8, queries=20, uniform_too=False)["clustered"]
+    assert report["n"] == n and report["index"] == "exact"
+
+
+def test_bench_memory_recall_counts_only_searches_with_something_to_find() -> None:
+    """A small memory leaves some camera-day windows empty: those searches have no truth, not zero recall."""
+    from agents.bench.memory import run_memory_bench
+
+    report = run_memory_bench(300, 8, queries=100, uniform_too=False)["clustered"]
+    assert 0 < report["filtered_searches_with_truth"] < 100
+    assert report["recall_at_10"] == 1.0  # filtered searches are exact
+
+
+def test_bench_e2e_serves_its_api_on_a_free_port(tmp_path: Path) -> None:
+    from agents.bench.e2e import service_config
+    from agents.config import validate_config
+
+    config = validate_config(service_config(["rtsp://127.0.0.1:9/cam0"], {"backend": "activity"}, 1883, tmp_path))
+    assert config.http.enabled and config.http.port == 0

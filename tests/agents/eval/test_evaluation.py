@@ -76,3 +76,28 @@ def test_eval_on_the_annotated_clip(media: Path) -> None:
     assert report["overall"]["false_alerts_per_hour"] == pytest.approx(12 / (139.4 / 3600), rel=0.01)
     table = run_cli("eval", str(PERSON_TRUTH), timeout=300)
     assert table.returncode == 0 and "a person" in table.stdout and "overall" in table.stdout
+
+
+def test_annotations_from_other_tools_load_and_name_what_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({
+        "video": "x.mp4", "seconds": 10, "fps": 25, "source": "cvat",
+        "events": [{"query": "a person", "start": 1, "end": 2, "box": [1, 2, 3, 4], "track": 7}],
+    }))  # fmt: skip
+    annotation, ignored = load_annotation(path)
+    assert annotation.events[0].query == "a person" and annotation.seconds == 10
+    assert ignored == ["fps", "source", "events[].box", "events[].track"]
+
+
+@pytest.mark.slow
+async def test_eval_replays_without_opening_any_port(media: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replay must not need (or take) the port a running service listens on."""
+    from agents.eval import evaluate
+    from streamer.transport.http import HttpServer
+
+    async def refuse(self: HttpServer) -> HttpServer:
+        raise AssertionError(f"eval started an HTTP server on {self.host}:{self.port}")
+
+    monkeypatch.setattr(HttpServer, "__aenter__", refuse)
+    result = await evaluate([PERSON_TRUTH], scorer="activity")
+    assert result["overall"]["events"] == 6 and result["videos"][0]["ignored_fields"] == []
