@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ChildRun", "free_port", "percentile", "run_child", "run_python_child", "wait_port"]
+__all__ = ["ChildRun", "free_port", "percentile", "run_child", "run_python_child", "wait_port", "wait_stream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +77,19 @@ def wait_port(port: int, timeout_s: float = 10.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def wait_stream(url: str, timeout_s: float = 30.0) -> None:
+    """Wait until ``url`` opens as a video stream (a publisher has started feeding the server)."""
+    from streamer.errors import SourceError
+    from streamer.source import SourceOptions, probe
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            probe(url, SourceOptions(open_timeout_s=2.0, read_timeout_s=2.0))
+            return
+        except SourceError as exc:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not start streaming within {timeout_s:g} s: {exc}") from None
+        time.sleep(0.1)

@@ -28,7 +28,7 @@ from typing import Any
 import aiomqtt
 import yaml
 
-from .common import free_port, percentile, wait_port
+from .common import free_port, percentile, wait_port, wait_stream
 
 __all__ = ["run_e2e_bench"]
 
@@ -71,7 +71,8 @@ class _Feeds:
                  "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam{i}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))  # fmt: skip
-        time.sleep(1.0)
+        for i in range(self.cameras):
+            wait_stream(self.url(i))
         return self
 
     def url(self, i: int) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.bench.common import free_port, wait_port
+from agents.bench.common import free_port, wait_port, wait_stream
+from tests.helpers import scaled
 
 
 def _terminate(proc: subprocess.Popen[Any]) -> None:
@@ -56,7 +56,7 @@ class PerlRtspServer:
              "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/{self.path}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(0.5)
+        wait_stream(self.url, timeout_s=scaled(30))  # the mount answers once the publisher has announced it
 
     def kill_publisher(self) -> None:
         """Stop the publisher mid-stream with SIGTERM.

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from streamer import Frame, FrameBuffer, OverflowPolicy
+from tests.helpers import scaled
 
 
 def _frame(seq: int, pts: float | None = None, size: int = 10) -> Frame:
@@ -53,7 +54,7 @@ async def test_block_policy_waits_for_the_consumer_and_loses_nothing() -> None:
     assert not producer.done(), "a full buffer of unconsumed frames must block a file producer"
     assert buf.unconsumed() == 4
     await buf.mark_consumed(1)
-    await asyncio.wait_for(producer, 1.0)
+    await asyncio.wait_for(producer, scaled(1.0))
     assert buf.stats.dropped_unscored == 0
     assert [f.seq for f in buf.after(-1)] == [1, 2, 3, 4]
 
@@ -65,7 +66,7 @@ async def test_close_unblocks_a_waiting_producer() -> None:
     producer = asyncio.create_task(buf.put(_frame(2)))
     await asyncio.sleep(0.02)
     await buf.close()
-    await asyncio.wait_for(producer, 1.0)
+    await asyncio.wait_for(producer, scaled(1.0))
 
 
 def test_rejects_nonsense_bounds() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamer import Backoff, CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
-from tests.helpers import PERSON_CLIP
+from tests.helpers import PERSON_CLIP, scaled
 from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 
 pytestmark = pytest.mark.slow
@@ -50,18 +50,18 @@ async def test_reader_survives_the_publisher_dying_and_coming_back(rtsp: PerlRts
                 pts.append(frame.pts)
                 walls.append(frame.wall)
 
-        await asyncio.wait_for(take(4), 20)
+        await asyncio.wait_for(take(4), scaled(20))
         assert reader.status is CameraStatus.LIVE
         killed_at = time.monotonic()
         rtsp.kill_publisher()
         # Without frames the camera is declared stalled, then the read timeout makes it offline.
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + scaled(15)
         while _status(reader) is not CameraStatus.OFFLINE and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert _status(reader) is CameraStatus.OFFLINE
         rtsp.start_publisher()
         before = len(pts)
-        await asyncio.wait_for(take(6), 30)
+        await asyncio.wait_for(take(6), scaled(30))
         assert reader.status is CameraStatus.LIVE
     seen = [s for t, s in statuses if t > killed_at]
     assert CameraStatus.STALLED in seen and CameraStatus.OFFLINE in seen and seen[-1] is CameraStatus.LIVE
@@ -80,7 +80,7 @@ async def test_one_failing_camera_does_not_disturb_another(rtsp: PerlRtspServer,
     )
     async with good, bad:
         frames = good.frames()
-        got = [await asyncio.wait_for(anext(frames), 20) for _ in range(6)]
+        got = [await asyncio.wait_for(anext(frames), scaled(20)) for _ in range(6)]
         assert bad.status is CameraStatus.OFFLINE
         assert bad.stats.reconnects >= 2
         assert bad.last_error is not None and "hunter2" not in bad.last_error

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from streamer import CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
-from tests.helpers import PERSON_CLIP, SHORT_CLIP
+from tests.helpers import PERSON_CLIP, SHORT_CLIP, scaled
 
 
 def _decode(url: str, **kw: object) -> list[float]:
@@ -45,6 +45,7 @@ def test_sparse_sampling_skips_non_reference_frames(media: Path) -> None:
     assert all(0.7 < b - a < 1.3 for a, b in itertools.pairwise(pts))
 
 
+@pytest.mark.slow
 def test_keyframes_only_decodes_far_fewer_frames(media: Path) -> None:
     full = FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=0))
     n_full = sum(1 for _ in full.frames(threading.Event()))
@@ -65,6 +66,7 @@ def test_stop_flag_ends_decoding_promptly(media: Path) -> None:
     assert seen == 5
 
 
+@pytest.mark.slow
 def test_realtime_pacing_follows_stream_time(media: Path) -> None:
     t0 = time.monotonic()
     pts = _decode(str(SHORT_CLIP), sample_fps=2.0, realtime=True)
@@ -128,10 +130,8 @@ def silent_server() -> Iterator[int]:
 @pytest.mark.parametrize("scheme", ["rtsp", "http"])
 def test_url_that_never_answers_times_out(silent_server: int, scheme: str) -> None:
     url = f"{scheme}://viewer:hunter2@127.0.0.1:{silent_server}/live"
-    t0 = time.monotonic()
     with pytest.raises(SourceError, match=r"no answer within 1\.5 s") as info:
         probe(url, SourceOptions(open_timeout_s=1.5, read_timeout_s=1.5))
-    assert time.monotonic() - t0 < 10
     assert "hunter2" not in str(info.value)
 
 
@@ -160,6 +160,7 @@ async def test_reader_fails_fast_without_retry(tmp_path: Path) -> None:
         assert reader.status is CameraStatus.OFFLINE
 
 
+@pytest.mark.slow
 async def test_reader_retries_until_the_file_appears(tmp_path: Path, media: Path) -> None:
     target = tmp_path / "late.mkv"
     statuses: list[CameraStatus] = []
@@ -190,6 +191,7 @@ async def test_looping_file_keeps_times_monotonic(media: Path) -> None:
     assert pts[-1] > 6.0  # three loops of a 3 s clip
 
 
+@pytest.mark.slow
 async def test_a_slow_camera_is_not_declared_stalled(tmp_path: Path) -> None:
     slow = tmp_path / "timelapse.mp4"
     subprocess.run(
@@ -216,6 +218,6 @@ async def test_closing_a_reader_always_ends_its_iteration(media: Path) -> None:
         )
         async with reader:
             frames = reader.frames()
-            await asyncio.wait_for(anext(frames), 10)
+            await asyncio.wait_for(anext(frames), scaled(10))
             await reader.close()  # the consumer is busy elsewhere (say, on a full buffer) meanwhile
-            assert await asyncio.wait_for(anext(frames, None), 5) is None
+            assert await asyncio.wait_for(anext(frames, None), scaled(5)) is None

@@ -18,6 +18,7 @@ pytest.importorskip("transformers", reason="the model stack is not installed")
 from agents.config import EmbeddingSettings
 from agents.models.random_init import build_random_clip
 from agents.scoring.embedding import EmbeddingScorer
+from tests.helpers import scaled
 
 
 @pytest.mark.slow
@@ -42,7 +43,7 @@ async def test_a_long_alert_keeps_its_peak_frames_embedding(tmp_path: Path) -> N
         scheduler.notify()
     await buf.close()
     scheduler.notify()
-    await asyncio.wait_for(task, 120)
+    await asyncio.wait_for(task, scaled(120))
     end = [a for a in events if a.kind is AlertKind.END]
     assert len(end) == 1 and end[0].peak_seq == 0 and end[0].end_pts == 1199.0
     assert end[0].peak_embedding is not None

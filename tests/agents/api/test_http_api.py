@@ -60,7 +60,7 @@ async def _started(service: Service, http: HttpApi | None) -> asyncio.Task[Any]:
 
 async def _stop(service: Service, task: asyncio.Task[Any]) -> None:
     service.stop()
-    await asyncio.wait_for(task, 30)
+    await asyncio.wait_for(task, scaled(30))
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Service, httpx.AsyncCli
     task = await _started(service, http)
     try:
         assert http is not None
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=30) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=scaled(30)) as client:
             yield service, client
     finally:
         await _stop(service, task)
@@ -197,7 +197,7 @@ async def test_token_is_required_when_set(tmp_path: Path, monkeypatch: pytest.Mo
     try:
         assert http is not None
         base = f"http://127.0.0.1:{http.bound_port}"
-        async with httpx.AsyncClient(base_url=base, timeout=10) as anonymous:
+        async with httpx.AsyncClient(base_url=base, timeout=scaled(10)) as anonymous:
             for path in ("/api/cameras", "/api/queries", "/api/alerts", "/api/moments", "/metrics"):
                 response = await anonymous.get(path)
                 assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer", path
@@ -207,10 +207,10 @@ async def test_token_is_required_when_set(tmp_path: Path, monkeypatch: pytest.Mo
             assert (await anonymous.get("/api/health")).status_code == 200  # liveness needs no token
             assert (await anonymous.get("/")).status_code == 200  # the page itself asks for the token
             assert (await anonymous.post("/api/login", json={"token": "nope"})).status_code == 401
-        async with httpx.AsyncClient(base_url=base, timeout=10) as bearer:
+        async with httpx.AsyncClient(base_url=base, timeout=scaled(10)) as bearer:
             ok = await bearer.get("/api/cameras", headers={"Authorization": "Bearer s3cret-token"})
             assert ok.status_code == 200 and {c["id"] for c in ok.json()} == {"lobby", "gate"}
-        async with httpx.AsyncClient(base_url=base, timeout=10) as browser:
+        async with httpx.AsyncClient(base_url=base, timeout=scaled(10)) as browser:
             login = await browser.post("/api/login", json={"token": "s3cret-token"})
             assert login.status_code == 204 and "httponly" in login.headers["set-cookie"].lower()
             assert (await browser.get("/api/queries")).status_code == 200  # the cookie now authorises

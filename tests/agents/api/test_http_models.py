@@ -10,7 +10,7 @@ import pytest
 
 from agents import validate_config
 from agents.bench.common import free_port
-from tests.helpers import SHORT_CLIP, served, wait_until
+from tests.helpers import SHORT_CLIP, scaled, served, wait_until
 
 pytest.importorskip("transformers", reason="the model stack is not installed")
 
@@ -18,6 +18,7 @@ from agents.models.random_init import build_random_clip
 from agents.qa.selection import EmbeddingSelection
 
 
+@pytest.mark.slow
 async def test_text_search_embeds_the_text_under_the_inference_limiter(
     tmp_path: Path, media: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,10 +45,10 @@ async def test_text_search_embeds_the_text_under_the_inference_limiter(
     task = asyncio.create_task(service.run())
     try:
         await wait_until(lambda: http.bound_port is not None and service.memory.semantic_search, what="embeddings")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=30) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=scaled(30)) as client:
             found = (await client.get("/api/moments", params={"q": "a person"})).json()
     finally:
         service.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, scaled(30))
     assert found["search"] == "embedding" and found["items"]
     assert holding == [1]

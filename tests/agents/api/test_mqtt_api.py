@@ -144,7 +144,7 @@ async def test_commands_asks_and_discovery(broker: Broker, inbox: Inbox, tmp_pat
         assert _json(await inbox.wait_for("fw/replies/t3"))["ok"] is True
     finally:
         service.stop()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, scaled(20))
     # Run-time changes survive a restart.
     again, _ = served(_config(broker, tmp_path / "memory"), retry=True)
     task = asyncio.create_task(again.run())
@@ -153,7 +153,7 @@ async def test_commands_asks_and_discovery(broker: Broker, inbox: Inbox, tmp_pat
         assert [q["id"] for q in _json(listed)["queries"]] == ["person", "visitor"]
     finally:
         again.stop()
-        await asyncio.wait_for(task, 20)
+        await asyncio.wait_for(task, scaled(20))
 
 
 async def test_last_will_when_the_service_is_killed(broker: Broker, inbox: Inbox, tmp_path: Path, media: Path) -> None:
@@ -308,7 +308,7 @@ async def test_mutual_tls(tmp_path: Path) -> None:
                             return m
                     raise AssertionError("no message")
 
-                assert (await asyncio.wait_for(first(), 10)).payload == b"over TLS"
+                assert (await asyncio.wait_for(first(), scaled(10))).payload == b"over TLS"
             plain = MqttPublisher(MqttSettings(port=broker.port, prefix="plain"))
             async with plain:
                 assert not await plain.wait_connected(2)  # no certificate, no connection
@@ -344,4 +344,4 @@ async def test_state_changed_while_republishing_is_not_lost(broker: Broker) -> N
                     return value
             return value
 
-        assert await asyncio.wait_for(last_value(), 10) == b"live"
+        assert await asyncio.wait_for(last_value(), scaled(10)) == b"live"

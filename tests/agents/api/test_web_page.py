@@ -64,7 +64,7 @@ http:
         yield f"http://127.0.0.1:{port}/"
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=scaled(30))
         log.close()
 
 

@@ -146,10 +146,13 @@ def test_kill_9_never_loses_a_returned_write(tmp_path: Path) -> None:
             text=True,
             cwd=os.getcwd(),
         )
-        time.sleep(rng.uniform(0.8, 1.6))
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the writer is up and has confirmed a write, however slow the machine
+        assert first, "the writer died before its first write"
+        time.sleep(rng.uniform(0.1, 0.6))  # the fault: a kill at a random moment, between writes or in one
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
-        written = [int(line) for line in out.split()]
+        written = [int(line) for line in (first + out).split()]
         confirmed.update(written)
         start = (max(written) + 1 if written else start) + 1000
         with MomentMemory(tmp_path) as mem:  # reopening repairs what the kill tore
@@ -157,4 +160,4 @@ def test_kill_9_never_loses_a_returned_write(tmp_path: Path) -> None:
             assert confirmed <= ids, f"lost {sorted(confirmed - ids)[:5]}"
             vectors = mem.vectors
             assert vectors is not None and len(vectors) == len(ids)
-    assert len(confirmed) > 50
+    assert len(confirmed) >= 8  # every round confirmed writes before its kill

@@ -17,7 +17,7 @@ from agents.qa.retrieval import Candidate, buffer_candidates, memory_candidates,
 from agents.qa.selection import TimeSelection
 from agents.qa.timeparse import QuestionFilter
 from streamer import Frame, FrameBuffer, OverflowPolicy, Window, encode_jpeg
-from tests.helpers import PERSON_CLIP, wait_until
+from tests.helpers import PERSON_CLIP, scaled, wait_until
 
 T0 = 1_700_000_000.0
 
@@ -222,7 +222,7 @@ async def test_running_service_answers_from_its_buffer_and_memory(tmp_path: Path
         answer = await service.ask("what happened on the lobby camera in the last 5 minutes?", limit=4)
     finally:
         service.stop()
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, scaled(30))
     assert answer.filters["camera"] == "lobby" and answer.filters["since"] is not None
     assert answer.candidates["buffer"] >= 5
     buffered = [c for c in answer.citations if c.source == "buffer"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents import Alert, AlertEvent, AlertKind, Answer, Asker, MomentMemory, Service, validate_config
-from tests.helpers import PERSON_CLIP, PERSON_TRUTH, wait_until
+from tests.helpers import PERSON_CLIP, PERSON_TRUTH, scaled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ async def test_standing_queries_change_at_run_time() -> None:
     assert not await scheduler.remove_query("person")
     await buf.close()
     scheduler.notify()
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, scaled(5))
     person = [a.kind for a in events if a.query_id == "person"]
     visitor = [a for a in events if a.query_id == "visitor"]
     assert person == [AlertKind.NEW, AlertKind.END, AlertKind.NEW, AlertKind.END]
