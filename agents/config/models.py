@@ -101,15 +101,28 @@ class ActivitySettings(_Strict):
         return self
 
 
+# GenS-3B was trained on low-resolution frames: 112x112 pixels (aspect kept, sides multiples of 28).
+GENS_FRAME_PIXELS = 112 * 112
+
+
 class GensSettings(_Strict):
-    """The GenS frame-sampler backend."""
+    """The GenS frame-sampler backend (yaolily/GenS-qwen2d5-vl-3b)."""
 
     model: str = Field(
         default="yaolily/GenS-qwen2d5-vl-3b",
         description="Hugging Face model id (looked up in the local cache) or a local folder.",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cuda', 'cuda:1' or 'cpu'.")
-    max_new_tokens: int = Field(default=128, ge=8, le=1024, description="Cap on generated tokens.")
+    max_new_tokens: int = Field(default=128, ge=8, le=1024, description="Cap on generated tokens (published: 128).")
+    max_frame_pixels: int = Field(
+        default=GENS_FRAME_PIXELS,
+        ge=28 * 28,
+        le=1280 * 28 * 28,
+        description="Pixel budget of each frame GenS sees (published: 112x112); aspect kept, sides multiples of 28.",
+    )
+    attention: Literal["auto", "sdpa", "flash_attention_2", "eager"] = Field(
+        default="auto", description="Attention kernel: 'auto' is flash-attention 2 on CUDA when installed, else SDPA."
+    )
 
 
 class EmbeddingSettings(_Strict):
@@ -123,15 +136,18 @@ class EmbeddingSettings(_Strict):
 
 
 class OpenAIVLMSettings(_Strict):
-    """A VLM (GenS or another) behind an OpenAI-compatible chat-completions server."""
+    """GenS-3B served by an OpenAI-compatible chat-completions server that takes video (vLLM)."""
 
-    base_url: str = Field(
-        default="http://127.0.0.1:8000/v1", description="The server's API root (vLLM, SGLang, llama.cpp, Ollama)."
-    )
-    model: str = Field(default="yaolily/GenS", description="Model name the server knows.")
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="The server's API root (vLLM).")
+    model: str = Field(default="yaolily/GenS-qwen2d5-vl-3b", description="Model name the server knows.")
     api_key: str | None = Field(default=None, description="Bearer token; use a ${ENV} placeholder.")
-    max_new_tokens: int = Field(default=256, ge=8, le=2048, description="Cap on generated tokens.")
-    max_side: int = Field(default=490, ge=64, le=2048, description="Frames are sent at most this many pixels wide.")
+    max_new_tokens: int = Field(default=128, ge=8, le=2048, description="Cap on generated tokens (published: 128).")
+    max_frame_pixels: int = Field(
+        default=GENS_FRAME_PIXELS,
+        ge=28 * 28,
+        le=1280 * 28 * 28,
+        description="Pixel budget of each frame sent (published: 112x112); aspect kept, sides multiples of 28.",
+    )
     timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one answer.")
 
 
@@ -142,7 +158,7 @@ class ScorerConfig(_Strict):
         default="auto",
         description="'auto' picks GenS (weights present and a GPU), else embedding (weights present), "
         "else activity. 'cascade' screens with the embedding model and sends windows that stand out to GenS; "
-        "'openai' sends windows to a VLM behind an OpenAI-compatible server. "
+        "'openai' sends windows to GenS-3B behind an OpenAI-compatible server (vLLM). "
         "Naming a backend whose weights are missing is an error.",
     )
     cascade_gate: float = Field(

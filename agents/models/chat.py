@@ -49,11 +49,11 @@ class ChatClient:
         self.timeout_s = timeout_s
         self.role = role
 
-    def complete(self, messages: list[dict[str, Any]], *, max_tokens: int) -> str:
-        """The assistant's text for ``messages`` (temperature 0: greedy)."""
-        body = json.dumps(
-            {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
-        ).encode()
+    def complete(self, messages: list[dict[str, Any]], *, max_tokens: int, extra: dict[str, Any] | None = None) -> str:
+        """The assistant's text for ``messages`` (temperature 0: greedy); ``extra`` joins the request body (for
+        server-specific fields such as vLLM's ``mm_processor_kwargs``)."""
+        request_body = {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": max_tokens}
+        body = json.dumps({**request_body, **(extra or {})}).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"

@@ -28,8 +28,16 @@ def torch_dtype(device: str) -> Any:
     return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
-def attention_implementation(device: str) -> str:
-    """flash-attention 2 on a GPU when the package is installed, else PyTorch's SDPA."""
+def attention_implementation(device: str, setting: str = "auto") -> str:
+    """``auto``: flash-attention 2 on a GPU when the package is installed, else PyTorch's SDPA."""
+    if setting == "flash_attention_2" and (
+        not device.startswith("cuda") or importlib.util.find_spec("flash_attn") is None
+    ):
+        raise ModelError(
+            "attention 'flash_attention_2' needs a CUDA device and the flash-attn package ('feedwatch[gpu]')"
+        )
+    if setting != "auto":
+        return setting
     if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"

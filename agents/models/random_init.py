@@ -10,10 +10,17 @@ never to judge relevance.
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QWEN_SPECIAL_TOKENS", "build_random_aria", "build_random_clip", "build_random_qwen2_5_vl"]
+__all__ = [
+    "QWEN_CHAT_TEMPLATE",
+    "QWEN_SPECIAL_TOKENS",
+    "build_random_clip",
+    "build_random_qwen2_5_vl",
+    "build_random_siglip",
+]
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -25,18 +32,38 @@ QWEN_SPECIAL_TOKENS = (
     "<|video_pad|>",
 )
 
-# The chat layout Qwen2.5-VL checkpoints ship (system turn, then user content, then the assistant cue).
-_QWEN_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
+# The processor chat template Qwen2.5-VL checkpoints ship (chat_template.json), as published: an interface
+# constant, so the test checkpoints carry it byte for byte.
+QWEN_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}"
-    "{% if part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{% endif %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}"
+    "<|im_end|>\n{% else %}{% for content in message['content'] %}{% if content['type'] == 'image' or 'image' in "
+    "content or 'image_url' in content %}{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}"
+    "Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] "
+    "== 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}Video "
+    "{{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}"
+    "{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}"
+    "<|im_start|>assistant\n{% endif %}"
 )
+# The tokenizer's own template in those checkpoints is the text-only chat template: it renders no images or video,
+# so only the processor's template above gives the model its inputs. The test checkpoints keep that split.
+_TEXT_ONLY_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] if message['content'] is "
+    "string else '' }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# Qwen2.5-VL-3B-Instruct's published preprocessor_config.json.
+_QWEN_PREPROCESSOR = {
+    "min_pixels": 3136,
+    "max_pixels": 12845056,
+    "patch_size": 14,
+    "temporal_patch_size": 2,
+    "merge_size": 2,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "image_processor_type": "Qwen2VLImageProcessor",
+    "processor_class": "Qwen2_5_VLProcessor",
+}
 
 _CORPUS = [
     '{"12-15": 5, "3": 4, "0 - 1": 2}',
@@ -63,7 +90,6 @@ def build_random_qwen2_5_vl(folder: str | Path, *, size: str = "tiny", seed: int
     import torch
 
     tf: Any = importlib.import_module("transformers")
-    pil: Any = importlib.import_module("transformers.models.qwen2_vl.image_processing_pil_qwen2_vl")
 
     out = Path(folder)
     tok = tf.PreTrainedTokenizerFast(
@@ -71,8 +97,14 @@ def build_random_qwen2_5_vl(folder: str | Path, *, size: str = "tiny", seed: int
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
     )
-    tok.chat_template = _QWEN_CHAT_TEMPLATE
     tok.save_pretrained(out)
+    # The files as the published checkpoints have them: the tokenizer's text-only template inside
+    # tokenizer_config.json, the processor's template in chat_template.json.
+    config_file = out / "tokenizer_config.json"
+    _write_json(config_file, {**json.loads(config_file.read_text()), "chat_template": _TEXT_ONLY_TEMPLATE})
+    (out / "chat_template.jinja").unlink(missing_ok=True)
+    _write_json(out / "chat_template.json", {"chat_template": QWEN_CHAT_TEMPLATE})
+    _write_json(out / "preprocessor_config.json", _QWEN_PREPROCESSOR)
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     special = {
         "bos_token_id": ids["<|endoftext|>"],
@@ -113,25 +145,18 @@ def build_random_qwen2_5_vl(folder: str | Path, *, size: str = "tiny", seed: int
     )
     torch.manual_seed(seed)
     tf.Qwen2_5_VLForConditionalGeneration(config).save_pretrained(out)
-    pil.Qwen2VLImageProcessorPil().save_pretrained(out)
     return out
 
 
-def build_random_clip(folder: str | Path, *, size: str = "tiny", seed: int = 0) -> Path:
-    """Write a random CLIP checkpoint. ``size``: ``tiny`` or ``base`` (ViT-B/32's dimensions, 512-d)."""
+def build_random_clip(folder: str | Path, *, size: str = "tiny", seed: int = 0, vocab_size: int | None = None) -> Path:
+    """Write a random CLIP checkpoint. ``size``: ``tiny`` or ``base`` (ViT-B/32's dimensions, 512-d); ``vocab_size``
+    enlarges the text embedding table (rows the tokenizer never uses), for a checkpoint of a given file size."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tf: Any = importlib.import_module("transformers")
-    pil: Any = importlib.import_module("transformers.models.clip.image_processing_pil_clip")
 
     out = Path(folder)
-    wl = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    wl.pre_tokenizer = pre_tokenizers.Whitespace()
-    wl.train_from_iterator(_CORPUS * 5, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[BOS]", "[EOS]"]))
-    tok = tf.PreTrainedTokenizerFast(
-        tokenizer_object=wl, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]"
-    )
+    tok = _word_tokenizer(tf)
     tok.save_pretrained(out)
     special: dict[str, Any] = {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
     if size == "tiny":
@@ -156,50 +181,60 @@ def build_random_clip(folder: str | Path, *, size: str = "tiny", seed: int = 0) 
     else:
         raise ValueError(f"unknown size {size!r}; known: tiny, base")
     config = tf.CLIPConfig(
-        text_config={**text, "vocab_size": 49408 if size == "base" else len(tok), **special},
+        text_config={**text, "vocab_size": vocab_size or (49408 if size == "base" else len(tok)), **special},
         vision_config=vision,
         projection_dim=projection,
     )
     torch.manual_seed(seed)
     tf.CLIPModel(config).save_pretrained(out)
-    pil.CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side}).save_pretrained(
-        out
-    )
+    # openai/clip-vit-base-patch32's published preprocessing, at the model's side.
+    _write_json(out / "preprocessor_config.json", {
+        "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": side},
+        "resample": 3, "do_center_crop": True, "crop_size": {"height": side, "width": side}, "do_rescale": True,
+        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+        "image_std": [0.26862954, 0.26130258, 0.27577711], "do_convert_rgb": True,
+    })  # fmt: skip
     return out
 
 
-def build_random_aria(folder: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random Aria checkpoint (the layout of the Aria-based GenS) with its processor."""
+def build_random_siglip(folder: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random SigLIP checkpoint (no projection: its embeddings are the towers' hidden size)."""
     import torch
 
     tf: Any = importlib.import_module("transformers")
-    aria: Any = importlib.import_module("transformers.models.aria.image_processing_pil_aria")
     out = Path(folder)
-    specials = ["<unk>", "<|im_start|>", "<|im_end|>", "<|img|>", "<pad>"]
-    tok = tf.PreTrainedTokenizerFast(
-        tokenizer_object=_byte_bpe(400, specials),
-        unk_token="<unk>",
-        pad_token="<pad>",
-        eos_token="<|im_end|>",
-        extra_special_tokens={"image_token": "<|img|>"},
-    )
-    image_processor = aria.AriaImageProcessorPil(max_image_size=490, min_image_size=336)
-    processor = tf.AriaProcessor(image_processor=image_processor, tokenizer=tok, size_conversion={490: 128, 980: 256})
-    processor.save_pretrained(out)
-    image_id = tok.convert_tokens_to_ids("<|img|>")
-    config = tf.AriaConfig(
-        vision_config={
-            "model_type": "idefics3_vision", "image_size": 490, "patch_size": 14, "hidden_size": 32,
-            "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-        },
-        text_config={
-            "vocab_size": len(tok), "hidden_size": 64, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "moe_num_experts": 2, "moe_topk": 1,
-            "moe_num_shared_experts": 1, "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id,
-        },
-        projector_patch_to_query_dict={1225: 128, 4900: 256},
-        image_token_index=image_id,
+    tok = _word_tokenizer(tf, model_max_length=16)
+    tok.save_pretrained(out)
+    config = tf.SiglipConfig(
+        text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 16, "pad_token_id": 0, "bos_token_id": 2,
+                     "eos_token_id": 3},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 2, "num_attention_heads": 2},
     )  # fmt: skip
     torch.manual_seed(seed)
-    tf.AriaForConditionalGeneration(config).save_pretrained(out)
+    tf.SiglipModel(config).save_pretrained(out)
+    # google/siglip-base-patch16-224's published preprocessing, at the tiny model's side.
+    _write_json(out / "preprocessor_config.json", {
+        "image_processor_type": "SiglipImageProcessor", "do_resize": True, "size": {"height": 32, "width": 32},
+        "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+    })  # fmt: skip
     return out
+
+
+def _word_tokenizer(tf: Any, model_max_length: int | None = None) -> Any:
+    """A word-level tokenizer over the test corpus, with padding, unknown, begin and end tokens."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    wl = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    wl.pre_tokenizer = pre_tokenizers.Whitespace()
+    wl.train_from_iterator(_CORPUS * 5, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[BOS]", "[EOS]"]))
+    extra = {"model_max_length": model_max_length} if model_max_length else {}
+    return tf.PreTrainedTokenizerFast(
+        tokenizer_object=wl, pad_token="[PAD]", unk_token="[UNK]", bos_token="[BOS]", eos_token="[EOS]", **extra
+    )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2))

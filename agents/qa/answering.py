@@ -1,14 +1,14 @@
 """Answering models: a VideoQA model sees the selected frames, each after its camera and wall-clock time.
 
-Two backends: a Qwen2.5-VL class model through transformers (images interleaved with their timestamps in
-the chat template; the processor class needs torchvision, so inputs are built from the tokenizer and the
-PIL image processor with the image pad tokens expanded from ``image_grid_thw``), and any
-OpenAI-compatible vision endpoint. Both are told to cite the frame numbers they used.
+Two backends: a Qwen2.5-VL class model through transformers (images interleaved with their labels in the
+processor's chat template, inputs built as the official processor builds them), and any OpenAI-compatible
+vision endpoint. Both are told to cite the frame numbers they used.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ from ..models import (
     text_part,
     torch_dtype,
 )
+from ..models.qwen_vl import QwenVision, chat_template
 
 __all__ = ["OpenAIVideoQA", "QAFrame", "QwenVideoQA", "VideoQA", "create_videoqa", "frame_label"]
 
@@ -69,7 +70,11 @@ def _fit(image: NDArray[np.uint8], side: int) -> Image.Image:
 
 
 class QwenVideoQA:
-    """A Qwen2.5-VL class model loaded with ``from_pretrained`` from a folder or the local cache."""
+    """A Qwen2.5-VL class model loaded with ``from_pretrained`` from a folder or the local cache.
+
+    Its inputs are built as the official processor builds them (:mod:`agents.models.qwen_vl`): each frame an image
+    after its label, the processor's chat template, ``mm_token_type_ids`` so the model gives the images their
+    3D positions; greedy decoding under the checkpoint's generation config, capped."""
 
     name = "transformers"
 
@@ -77,7 +82,6 @@ class QwenVideoQA:
         import torch
 
         tf: Any = importlib.import_module("transformers")
-        pil: Any = importlib.import_module("transformers.models.qwen2_vl.image_processing_pil_qwen2_vl")
         self.config = config
         folder = require_weights(config.model, "qa")
         self.device = pick_device(config.device)
@@ -87,45 +91,55 @@ class QwenVideoQA:
             ).to(self.device)
             self.model.eval()
             self.tokenizer: Any = tf.AutoTokenizer.from_pretrained(folder)
-            self.image_processor: Any = pil.Qwen2VLImageProcessorPil.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"qa: cannot load {folder}: {exc}") from exc
+        if "mm_token_type_ids" not in inspect.signature(self.model.forward).parameters:
+            raise ModelError(f"qa: {folder} is not a Qwen2.5-VL class model this transformers can position")
+        self.vision = QwenVision.from_folder(folder)
+        self.template = chat_template(folder, self.tokenizer)
         self._torch = torch
 
-    def answer(self, question: str, frames: list[QAFrame]) -> str:
+    def inputs(self, question: str, frames: list[QAFrame]) -> dict[str, Any]:
+        """The model inputs: each frame after its label, then the instruction and the question."""
         torch = self._torch
-        images = [_fit(f.image, self.config.image_side) for f in frames]
-        batch = self.image_processor(images=images, return_tensors="pt")
-        grids = batch["image_grid_thw"]
-        merge = int(self.image_processor.merge_size) ** 2
+        encoded = [self.vision.image(np.asarray(_fit(f.image, self.config.image_side))) for f in frames]
         content: list[dict[str, str]] = []
         for i, f in enumerate(frames):
             content += [{"type": "text", "text": frame_label(i, f)}, {"type": "image"}]
         content.append({"type": "text", "text": f"{INSTRUCTION}\nQuestion: {question}"})
         messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
-        chat = str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        chat = str(
+            self.tokenizer.apply_chat_template(
+                messages, chat_template=self.template, tokenize=False, add_generation_prompt=True
+            )
+        )
         parts = chat.split("<|image_pad|>")
         if len(parts) != len(frames) + 1:
             raise ModelError("qa: the chat template did not place one image per frame")
         text = parts[0] + "".join(
-            "<|image_pad|>" * (int(grid.prod()) // merge) + part for grid, part in zip(grids, parts[1:], strict=True)
+            "<|image_pad|>" * self.vision.tokens(grid) + part
+            for (_, grid), part in zip(encoded, parts[1:], strict=True)
         )
-        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        ids = self.tokenizer(text, return_tensors="pt")
         image_id = self.model.config.image_token_id
-        inputs: dict[str, Any] = {
-            "input_ids": ids["input_ids"].to(self.device),
-            "attention_mask": ids["attention_mask"].to(self.device),
-            "pixel_values": batch["pixel_values"].to(self.device, dtype=torch_dtype(self.device)),
-            "image_grid_thw": grids.to(self.device),
+        return {
+            "input_ids": ids["input_ids"],
+            "attention_mask": ids["attention_mask"],
+            "mm_token_type_ids": (ids["input_ids"] == image_id).to(torch.int64),  # 1: image
+            "pixel_values": torch.from_numpy(np.concatenate([px for px, _ in encoded])),
+            "image_grid_thw": torch.tensor([grid for _, grid in encoded], dtype=torch.long),
         }
-        if "mm_token_type_ids" in self.model.forward.__code__.co_varnames:
-            inputs["mm_token_type_ids"] = (ids["input_ids"] == image_id).to(torch.int32).to(self.device)
+
+    def answer(self, question: str, frames: list[QAFrame]) -> str:
+        torch = self._torch
+        inputs = {k: v.to(self.device) for k, v in self.inputs(question, frames).items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(torch_dtype(self.device))
         try:
             with torch.inference_mode():
                 out = self.model.generate(**inputs, max_new_tokens=self.config.max_new_tokens, do_sample=False)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"qa: generation failed: {exc}") from exc
-        return str(self.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
+        return str(self.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
 
 
 class OpenAIVideoQA:

@@ -80,13 +80,15 @@ class EmbeddingScorer(ScorerBase):
         if not hasattr(self.model, "get_image_features") or not hasattr(self.model, "get_text_features"):
             raise ModelError(f"embedding: {folder} is not a dual-tower (CLIP/SigLIP style) model")
         crop = getattr(self.image_processor, "crop_size", None) or getattr(self.image_processor, "size", None)
-        side = max(_side_values(crop)) if crop else 224
-        self.input_size = max(side, 64)
-        self.dim = int(getattr(self.model.config, "projection_dim", 0) or self._probe_dim())
+        self.input_size = max(_side_values(crop)) if crop else 224
+        mean = np.asarray(getattr(self.image_processor, "image_mean", None) or [0.5, 0.5, 0.5], dtype=np.float64)
+        self._fill = tuple(int(v) for v in np.round(mean * 255).astype(np.uint8))
         self._torch = torch
+        # SigLIP was trained on text padded to the tokenizer's max length; CLIP on text padded to the longest.
+        self._is_siglip = str(getattr(self.model.config, "model_type", "")).startswith("siglip")
+        self.dim = int(getattr(self.model.config, "projection_dim", 0) or self._probe_dim())
         self._text_cache: dict[str, NDArray[np.float32]] = {}
         self._baselines: dict[tuple[str, str], Baseline] = {}
-        self._is_siglip = "siglip" in type(self.model).__name__.lower()
         self.embedder = self
         log.info("embedding model loaded from %s on %s (%d dims)", folder, self.device, self.dim)
 
@@ -97,11 +99,35 @@ class EmbeddingScorer(ScorerBase):
         del self.model
         return None
 
+    def square(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The whole frame on a square canvas of the processor's mean colour (which normalises to zero).
+
+        The processors resize the short side and centre-crop (CLIP) or stretch (SigLIP); a 16:9 camera frame would
+        lose 44% of its width to the crop, so events at the edges would never be seen. Letterboxed, it is all seen.
+        """
+        h, w = image.shape[:2]
+        if h == w:
+            return image
+        side = max(h, w)
+        canvas = np.empty((side, side, 3), dtype=np.uint8)
+        canvas[:] = self._fill
+        top, left = (side - h) // 2, (side - w) // 2
+        canvas[top : top + h, left : left + w] = image
+        return canvas
+
+    def image_inputs(self, images: list[NDArray[np.uint8]]) -> Any:
+        """``pixel_values`` for whole frames: letterboxed, then the checkpoint's own image processor."""
+        return self.image_processor(images=[self.square(i) for i in images], return_tensors="pt")["pixel_values"]
+
+    def text_inputs(self, texts: list[str]) -> dict[str, Any]:
+        """Token ids (and the attention mask, where the tokenizer gives one) as the checkpoint was trained on them."""
+        padding = "max_length" if self._is_siglip else True
+        return dict(self.tokenizer(texts, padding=padding, truncation=True, return_tensors="pt"))
+
     def embed_images(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
-        """L2-normalised image embeddings, one row per image."""
+        """L2-normalised image embeddings of whole frames, one row per image."""
         torch = self._torch
-        batch = self.image_processor(images=images, return_tensors="pt")
-        pixels = batch["pixel_values"].to(self.device, dtype=torch_dtype(self.device))
+        pixels = self.image_inputs(images).to(self.device, dtype=torch_dtype(self.device))
         with torch.inference_mode():
             feats = _features(self.model.get_image_features(pixel_values=pixels))
         return _normalise(feats.float().cpu().numpy())
@@ -109,13 +135,13 @@ class EmbeddingScorer(ScorerBase):
     def embed_texts(self, texts: list[str]) -> NDArray[np.float32]:
         """L2-normalised text embeddings, one row per text."""
         torch = self._torch
-        padding = "max_length" if getattr(self, "_is_siglip", False) else True
-        batch = self.tokenizer(texts, padding=padding, truncation=True, return_tensors="pt")
+        batch = self.text_inputs(texts)
+        mask = batch.get("attention_mask")
         with torch.inference_mode():
             feats = _features(
                 self.model.get_text_features(
                     input_ids=batch["input_ids"].to(self.device),
-                    attention_mask=batch["attention_mask"].to(self.device) if "attention_mask" in batch else None,
+                    attention_mask=mask.to(self.device) if mask is not None else None,
                 )
             )
         return _normalise(feats.float().cpu().numpy())

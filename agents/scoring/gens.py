@@ -1,21 +1,20 @@
 """The GenS backend: a video LLM that names the frames relevant to a question and grades them 1-5.
 
-Two published checkpoint layouts share this backend:
+feedwatch runs ``yaolily/GenS-qwen2d5-vl-3b`` (Qwen2.5-VL-3B fine-tuned as a frame sampler) as its authors'
+inference does: the window as one video at 1 fps through the checkpoint's chat template, frames within a
+112x112-pixel budget with their aspect ratio kept, the 3B instruction and then ``Question: ...``, greedy
+decoding under the checkpoint's generation config, at most 128 new tokens. The model answers in seconds of
+that 1 fps video, so an answer is mapped back by frame index, whatever the camera's real spacing.
 
-- ``yaolily/GenS-qwen2d5-vl-3b`` (stock Qwen2.5-VL classes): the window goes in as one video at 1 fps,
-  frames resized to 112x112; the model answers ``{"start-end": score}`` in seconds from the window start.
-- ``yaolily/GenS`` (Aria-based): one image per frame, each preceded by its index ``[i]``, frames at most
-  490 px; the model answers ``{"index": score}``.
-
-Inputs are built with the tokenizer and the image processor directly (the Qwen2.5-VL processor class
-needs torchvision for its video half; the layout it would build is reproduced here, tested against
-the model's own token accounting). Decoding is greedy with a cap on new tokens.
+The Aria-based ``yaolily/GenS`` is another architecture (the authors' ``yi_vl`` model code, registered by hand,
+with its own tokenizer and image processor): feedwatch refuses it with a clear error rather than half-run it.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,52 +23,79 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from streamer.errors import ModelError
 from streamer.frames import Frame, Window
 
 from ..config import GensSettings
 from ..models import attention_implementation, pick_device, require_weights, torch_dtype
+from ..models.qwen_vl import QwenVision, chat_template
 from .base import Grades, Query, ScorerBase, WindowScores
-from .gens_output import grades_for_offsets, parse_entries, scores_for_offsets
+from .gens_output import grades_for_offsets, parse_entries
 
-__all__ = ["GENS_INSTRUCTION", "GENS_QWEN_INSTRUCTION", "GensScorer"]
+__all__ = ["GENS_3B_INSTRUCTION", "GensScorer", "checkpoint_type", "gens_prompt", "refuse_unsupported"]
 
 log = logging.getLogger(__name__)
 
-# The instruction is an interface constant: the checkpoints were trained on these exact words.
-# Source: the GenS model card and repository (yaolinli/GenS) for the Aria-based checkpoint; the
-# 3B checkpoint's public inference wrapper for the "Number - Number" variant.
-GENS_INSTRUCTION = (
-    "Please identify the video frames most relevant to the given question and provide their timestamps in "
-    "seconds along with a relevance score. The score should be on a scale from 1 to 5, where higher scores "
-    "indicate greater relevance. Return the output strictly in the following JSON format: "
-    '{"timestamp": score, ...}.'
-)
-GENS_QWEN_INSTRUCTION = GENS_INSTRUCTION.replace(
-    '{"timestamp": score, ...}', '{"timestamp (Only "Number - Number")": score, ...}'
+# An interface constant: the 3B checkpoint was trained on these exact bytes, as its public inference wrapper writes
+# them (a triple-quoted string, so its line breaks, indentation and trailing newline are part of it).
+GENS_3B_INSTRUCTION = (
+    "Please identify the video frames most relevant to the given question and provide \n"
+    "              their timestamps in seconds along with a relevance score. The score should be on a \n"
+    "              scale from 1 to 5, where higher scores indicate greater relevance. Return the output \n"
+    '              strictly in the following JSON format: {"timestamp (Only "Number - Number")": score, ...}.\n'
+    "            "
 )
 
-_QWEN_TYPES = frozenset({"qwen2_5_vl", "qwen2_vl"})
-_QWEN_FRAME = 112
-_ARIA_MAX_SIDE = 490
-_SYSTEM = "You are a helpful assistant."
+FPS = 1.0  # GenS reads its windows as 1 fps video: frame k is second k
+_GENS_TYPES = frozenset({"qwen2_5_vl"})
+
+
+def gens_prompt(question: str) -> str:
+    """The text of the user turn, after the video: the 3B instruction, then the question."""
+    return f"{GENS_3B_INSTRUCTION}\nQuestion: {question}"
+
+
+def checkpoint_type(folder: Any) -> str:
+    """``model_type`` from a checkpoint's ``config.json`` (read directly: the Aria-based GenS is not a model type
+    transformers knows)."""
+    try:
+        return str(json.loads((folder / "config.json").read_text()).get("model_type", ""))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"GenS: cannot read {folder / 'config.json'}: {exc}") from exc
+
+
+def refuse_unsupported(folder: Any, model: str) -> None:
+    """A clear error for any checkpoint that is not the Qwen2.5-VL GenS."""
+    kind = checkpoint_type(folder)
+    if kind in _GENS_TYPES:
+        return
+    if kind == "yi_vl":
+        raise ModelError(
+            f"GenS: {model} is the Aria-based GenS (model type 'yi_vl'), which runs only with its authors' own model "
+            "code, tokenizer and image processor; feedwatch runs yaolily/GenS-qwen2d5-vl-3b (set scorer.gens.model "
+            "to it, 'feedwatch models pull gens' fetches it), locally or behind an OpenAI-compatible server such as "
+            "vLLM (scorer.backend: openai)"
+        )
+    raise ModelError(
+        f"GenS: {model} is a {kind or 'unknown'} checkpoint, not GenS; feedwatch runs yaolily/GenS-qwen2d5-vl-3b "
+        "(a Qwen2.5-VL checkpoint)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Prompt:
     inputs: dict[str, Any]
-    offsets: list[float]
 
 
 class GensScorer(ScorerBase):
-    """Score windows with a GenS checkpoint through transformers (``from_pretrained`` on a local folder)."""
+    """Score windows with the GenS-3B checkpoint through transformers (``from_pretrained`` on a local folder)."""
 
     name = "gens"
     semantic = True
     windowed = True
     max_frames = 32  # frames graded in one pass when picking frames for an answer
+    input_size = 224  # frames arrive at most this long; the model then sees them within its pixel budget
 
     def __init__(self, settings: GensSettings | None = None) -> None:
         import torch
@@ -77,32 +103,30 @@ class GensScorer(ScorerBase):
         tf: Any = importlib.import_module("transformers")
         self.settings = settings or GensSettings()
         folder = require_weights(self.settings.model, "GenS")
+        refuse_unsupported(folder, self.settings.model)
         self.device = pick_device(self.settings.device)
         try:
-            config = tf.AutoConfig.from_pretrained(folder, trust_remote_code=True)
-            self.layout = "qwen" if config.model_type in _QWEN_TYPES else "aria"
             self.model: Any = tf.AutoModelForImageTextToText.from_pretrained(
                 folder,
                 dtype=torch_dtype(self.device),
-                attn_implementation=attention_implementation(self.device),
-                trust_remote_code=self.layout == "aria",
+                attn_implementation=attention_implementation(self.device, self.settings.attention),
             ).to(self.device)
             self.model.eval()
-            self.tokenizer: Any = tf.AutoTokenizer.from_pretrained(folder, trust_remote_code=self.layout == "aria")
-            if self.layout == "qwen":
-                pil: Any = importlib.import_module("transformers.models.qwen2_vl.image_processing_pil_qwen2_vl")
-                self.image_processor: Any = pil.Qwen2VLImageProcessorPil.from_pretrained(folder)
-                self.processor: Any = None
-            else:
-                self.processor = tf.AutoProcessor.from_pretrained(folder, trust_remote_code=True)
+            self.tokenizer: Any = tf.AutoTokenizer.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"GenS: cannot load {folder}: {exc}") from exc
-        self.input_size = 224 if self.layout == "qwen" else _ARIA_MAX_SIDE
+        self.vision = QwenVision.from_folder(folder)
+        self.template = chat_template(folder, self.tokenizer)
         self._torch = torch
         forward = inspect.signature(self.model.forward).parameters
-        self._wants_token_types = "mm_token_type_ids" in forward
+        if "mm_token_type_ids" not in forward:
+            raise ModelError(
+                "GenS: this transformers computes Qwen2.5-VL positions without mm_token_type_ids; install the tested "
+                "range (pip install 'feedwatch[models]')"
+            )
         self.grader = self
-        log.info("GenS loaded from %s (%s layout) on %s", folder, self.layout, self.device)
+        self.generated_tokens = 0  # new tokens generated so far, for throughput figures
+        log.info("GenS loaded from %s on %s", folder, self.device)
 
     def close(self) -> None:
         del self.model
@@ -116,18 +140,18 @@ class GensScorer(ScorerBase):
         """Every query of a window in one batched generate call (the frames are encoded per row)."""
         t0 = time.perf_counter()
         answers = self.generate_batch(window, [q.text for q in queries])
-        offsets = self._offsets(window)
+        offsets = _seconds(window)
         scores: dict[str, NDArray[np.float32]] = {}
         for query, text in zip(queries, answers, strict=True):
-            scores[query.id] = scores_for_offsets(parse_entries(text), offsets)
+            scores[query.id] = grades_for_offsets(parse_entries(text), offsets).scores
             log.debug("GenS on %s for %r: %s", window.camera, query.text, text)
         return WindowScores(window, self.name, scores, semantic=True, latency_s=time.perf_counter() - t0)
 
     def grade(self, images: Sequence[NDArray[np.uint8]], question: str) -> Grades:
         """Grade any frames against ``question``: GenS reads them as a 1 fps sequence, frame k at second k."""
-        frames = tuple(Frame("ask", k, float(k), float(k), image) for k, image in enumerate(images))
+        frames = tuple(Frame("ask", k, float(k), float(k), _common_size(images, k)) for k in range(len(images)))
         window = Window("ask", frames)
-        return grades_for_offsets(parse_entries(self.generate(window, question)), self._offsets(window))
+        return grades_for_offsets(parse_entries(self.generate(window, question)), _seconds(window))
 
     def generate(self, window: Window, question: str) -> str:
         """GenS's raw answer for one window and question (greedy, capped)."""
@@ -136,14 +160,10 @@ class GensScorer(ScorerBase):
     def generate_batch(self, window: Window, questions: list[str]) -> list[str]:
         """GenS's raw answers for one window and several questions, left-padded into one batch."""
         torch = self._torch
-        prompts = [
-            self._qwen_inputs(window, q) if self.layout == "qwen" else self._aria_inputs(window, q) for q in questions
-        ]
+        prompts = [self.inputs(window, q) for q in questions]
         inputs = _collate([p.inputs for p in prompts], self._pad_id())
         inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
-        for key in ("pixel_values_videos", "pixel_values"):
-            if key in inputs:
-                inputs[key] = inputs[key].to(torch_dtype(self.device))
+        inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(torch_dtype(self.device))
         try:
             with torch.inference_mode():
                 out = self.model.generate(
@@ -152,91 +172,59 @@ class GensScorer(ScorerBase):
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"GenS generation failed: {exc}") from exc
         start = inputs["input_ids"].shape[1]
-        return [str(self.tokenizer.decode(row[start:], skip_special_tokens=True)) for row in out]
+        new = out[:, start:]
+        self.generated_tokens += int((new != self._pad_id()).sum())
+        return [str(self.tokenizer.decode(row, skip_special_tokens=True)) for row in new]
 
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         return int(pad if pad is not None else self.tokenizer.eos_token_id)
 
-    def _offsets(self, window: Window) -> list[float]:
-        if self.layout == "qwen":
-            return [f.pts - window.start for f in window.frames]  # the model answers in seconds
-        return [float(i) for i in range(len(window.frames))]  # the model answers in frame indices
+    # -- the input layout ---------------------------------------------------------------------
 
-    # -- input layouts ------------------------------------------------------------------------
-
-    def _chat(self, content: list[dict[str, str]], fallback: str) -> str:
-        messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-        return fallback
-
-    def _qwen_inputs(self, window: Window, question: str) -> _Prompt:
+    def inputs(self, window: Window, question: str) -> _Prompt:
+        """The model inputs for one window and question, as the official processor builds them."""
         torch = self._torch
-        ip = self.image_processor
-        frames = np.stack(
-            [
-                np.asarray(Image.fromarray(f.image).resize((_QWEN_FRAME, _QWEN_FRAME), Image.Resampling.BICUBIC))
-                for f in window.frames
-            ]
+        frames = np.stack([f.image for f in window.frames])
+        pixels, grid = self.vision.video(frames, max_pixels=self.settings.max_frame_pixels)
+        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": gens_prompt(question)}]}]
+        chat = str(
+            self.tokenizer.apply_chat_template(
+                messages, chat_template=self.template, tokenize=False, add_generation_prompt=True
+            )
         )
-        pixels, grid = qwen_video_patches(
-            frames,
-            mean=np.asarray(ip.image_mean, dtype=np.float32),
-            std=np.asarray(ip.image_std, dtype=np.float32),
-            patch=ip.patch_size,
-            merge=ip.merge_size,
-            temporal=ip.temporal_patch_size,
-        )
-        n_tokens = int(np.prod(grid)) // ip.merge_size**2
-        text = f"{GENS_QWEN_INSTRUCTION}\nQuestion: {question}"
-        fallback = (
-            f"<|im_start|>system\n{_SYSTEM}<|im_end|>\n<|im_start|>user\n"
-            f"<|vision_start|><|video_pad|><|vision_end|>{text}<|im_end|>\n<|im_start|>assistant\n"
-        )
-        chat = self._chat([{"type": "video"}, {"type": "text", "text": text}], fallback)
         if chat.count("<|video_pad|>") != 1:
             raise ModelError("GenS: the chat template did not place exactly one video in the prompt")
-        chat = chat.replace("<|video_pad|>", "<|video_pad|>" * n_tokens)
-        ids = self.tokenizer(chat, return_tensors="pt", add_special_tokens=False)
+        n_tokens = self.vision.tokens(grid)
+        ids = self.tokenizer(chat.replace("<|video_pad|>", "<|video_pad|>" * n_tokens), return_tensors="pt")
         video_id = self.model.config.video_token_id
         if int((ids["input_ids"] == video_id).sum()) != n_tokens:
             raise ModelError("GenS: the tokenizer does not map <|video_pad|> to the model's video token")
-        inputs: dict[str, Any] = {
-            "input_ids": ids["input_ids"],
-            "attention_mask": ids["attention_mask"],
-            "pixel_values_videos": torch.from_numpy(pixels),
-            "video_grid_thw": torch.tensor([grid], dtype=torch.long),
-            # One temporal patch spans temporal_patch_size frames at 1 fps.
-            "second_per_grid_ts": torch.tensor([float(ip.temporal_patch_size)]),
-        }
-        if self._wants_token_types:
-            inputs["mm_token_type_ids"] = (ids["input_ids"] == video_id).to(torch.int32) * 2
-        return _Prompt(inputs, self._offsets(window))
+        return _Prompt(
+            {
+                "input_ids": ids["input_ids"],
+                "attention_mask": ids["attention_mask"],
+                "mm_token_type_ids": (ids["input_ids"] == video_id).to(torch.int64) * 2,  # 2: video
+                "pixel_values_videos": torch.from_numpy(pixels),
+                "video_grid_thw": torch.tensor([grid], dtype=torch.long),
+                "second_per_grid_ts": torch.tensor([self.vision.temporal_patch_size / FPS]),
+            }
+        )
 
-    def _aria_inputs(self, window: Window, question: str) -> _Prompt:
-        images = []
-        for f in window.frames:
-            img = Image.fromarray(f.image)
-            img.thumbnail((_ARIA_MAX_SIDE, _ARIA_MAX_SIDE))
-            images.append(img)
-        text = f"Question: {question}\n{GENS_INSTRUCTION}"
-        content: list[dict[str, str]] = []
-        for i in range(len(images)):
-            content += [{"type": "text", "text": f"[{i}]"}, {"type": "image"}]
-        content.append({"type": "text", "text": text})
-        if getattr(self.processor, "chat_template", None):
-            chat = str(
-                self.processor.apply_chat_template(
-                    [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
-                )
-            )
-        else:
-            token = getattr(self.processor, "image_token", "<|img|>")
-            frames = "".join(f"[{i}]{token}" for i in range(len(images)))
-            chat = f"<|im_start|>user\n{frames}{text}<|im_end|>\n<|im_start|>assistant\n"
-        batch = self.processor(text=chat, images=images, return_tensors="pt", max_image_size=_ARIA_MAX_SIDE)
-        return _Prompt(dict(batch), self._offsets(window))
+
+def _seconds(window: Window) -> list[float]:
+    """Where GenS sees each frame of a window: frame k at second k (it reads the window as 1 fps video)."""
+    return [float(k) for k in range(len(window.frames))]
+
+
+def _common_size(images: Sequence[NDArray[np.uint8]], k: int) -> NDArray[np.uint8]:
+    """Frame ``k``, at the size of the first frame (a video has one frame size; candidates may differ)."""
+    image, first = images[k], images[0]
+    if image.shape == first.shape:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((first.shape[1], first.shape[0]), Image.Resampling.BICUBIC))
 
 
 def _collate(rows: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
@@ -248,8 +236,6 @@ def _collate(rows: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
     width = max(int(r["input_ids"].shape[1]) for r in rows)
     out: dict[str, Any] = {}
     for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
-        if key not in rows[0]:
-            continue
         fill = pad_id if key == "input_ids" else 0
         padded = []
         for r in rows:
@@ -257,37 +243,6 @@ def _collate(rows: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
             pad = torch.full((1, width - t.shape[1]), fill, dtype=t.dtype)
             padded.append(torch.cat([pad, t], dim=1))
         out[key] = torch.cat(padded, dim=0)
-    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "pixel_mask"):
-        if key in rows[0]:
-            out[key] = torch.cat([r[key] for r in rows], dim=0)
+    for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
+        out[key] = torch.cat([r[key] for r in rows], dim=0)
     return out
-
-
-def qwen_video_patches(
-    frames: NDArray[np.uint8],
-    *,
-    mean: NDArray[np.float32],
-    std: NDArray[np.float32],
-    patch: int = 14,
-    merge: int = 2,
-    temporal: int = 2,
-) -> tuple[NDArray[np.float32], tuple[int, int, int]]:
-    """Flatten ``frames`` (T, H, W, 3) into Qwen2-VL video patches and their (t, h, w) grid.
-
-    The same layout as transformers' Qwen2-VL video processor: pad T to a multiple of ``temporal`` by
-    repeating the last frame, normalise, then order patches (t, h-blocks, w-blocks, merge rows, merge
-    cols) with channels, time and pixels flattened last.
-    """
-    t, h, w, c = frames.shape
-    if h % (patch * merge) or w % (patch * merge):
-        raise ValueError(f"frame size {w}x{h} is not a multiple of {patch * merge}")
-    if pad := -t % temporal:
-        frames = np.concatenate([frames, np.repeat(frames[-1:], pad, axis=0)])
-        t += pad
-    x = (frames.astype(np.float32) / 255.0 - mean) / std  # (T, H, W, C)
-    x = x.transpose(0, 3, 1, 2)  # (T, C, H, W)
-    gt, gh, gw = t // temporal, h // patch, w // patch
-    x = x.reshape(gt, temporal, c, gh // merge, merge, patch, gw // merge, merge, patch)
-    x = x.transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
-    flat = np.ascontiguousarray(x.reshape(gt * gh * gw, c * temporal * patch * patch), dtype=np.float32)
-    return flat, (gt, gh, gw)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from agents.config import OpenAIVLMSettings
 from agents.scoring import Query
-from agents.scoring.gens import GENS_INSTRUCTION
+from agents.scoring.gens import gens_prompt
 from agents.scoring.openai_vlm import OpenAIVLMScorer
 from streamer import Frame, ModelError, Window
 
@@ -78,21 +78,29 @@ def _window(n: int = 6) -> Window:
     )
 
 
-def test_request_layout_and_scores(server: FakeChatServer) -> None:
+def test_the_request_is_gens_3b_layout_and_answers_map_back_by_frame(server: FakeChatServer) -> None:
+    """One video of JPEG frames at 1 fps (vLLM's form), frames within the 3B's pixel budget, the 3B instruction and
+    the question; seconds in the answer are frames of the window."""
     server.answer('Sure. {"1-2": 5, "4": 3, "9": 5}')
-    scorer = OpenAIVLMScorer(OpenAIVLMSettings(base_url=server.base_url, model="gens", api_key="s3cret", max_side=224))
+    scorer = OpenAIVLMScorer(OpenAIVLMSettings(base_url=server.base_url, model="gens", api_key="s3cret"))
     result = scorer.score(_window(), [Query("p", "a person")])
     assert result.scores["p"].tolist() == [1, 5, 5, 1, 3, 1]  # "9" lies outside the window: dropped
     headers, body = server.requests[0]
     assert headers["Authorization"] == "Bearer s3cret"
-    assert body["model"] == "gens" and body["temperature"] == 0 and body["max_tokens"] == 256
-    content = body["messages"][0]["content"]
-    assert [c["text"] for c in content[0:12:2]] == [f"[{i}]" for i in range(6)]
-    image = content[1]["image_url"]["url"]
-    assert image.startswith("data:image/jpeg;base64,")
-    with Image.open(io.BytesIO(base64.b64decode(image.split(",", 1)[1]))) as img:
-        assert max(img.size) == 224
-    assert content[-1]["text"] == f"Question: a person\n{GENS_INSTRUCTION}"
+    assert set(body) == {"model", "messages", "temperature", "max_tokens", "mm_processor_kwargs"}
+    assert body["model"] == "gens" and body["temperature"] == 0 and body["max_tokens"] == 128
+    assert body["mm_processor_kwargs"] == {"fps": 1.0, "do_sample_frames": False}
+    [message] = body["messages"]
+    assert message["role"] == "user"
+    video, text = message["content"]
+    assert video["type"] == "video_url" and text == {"type": "text", "text": gens_prompt("a person")}
+    prefix, _, frames = video["video_url"]["url"].partition(",")
+    assert prefix == "data:video/jpeg;base64"
+    jpegs = frames.split(",")
+    assert len(jpegs) == 6
+    for jpeg in jpegs:
+        with Image.open(io.BytesIO(base64.b64decode(jpeg))) as img:
+            assert img.format == "JPEG" and img.size == (140, 84)  # 16:9 kept, sides multiples of 28, <= 112x112
 
 
 def test_server_errors_are_clear(server: FakeChatServer) -> None:
