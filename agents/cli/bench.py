@@ -45,7 +45,15 @@ def add_parsers(sub: Any) -> None:
     )
     b.add_argument("--cameras", type=int, default=4, help="cameras in the real-time replay (default 4)")
     b.add_argument("--seconds", type=float, default=20.0, help="length of the real-time replay (default 20)")
-    b.add_argument("--windows", type=int, default=8, help="windows timed per backend (default 8)")
+    b.add_argument("--windows", type=int, default=8, help="windows timed per backend, after one of warm-up (default 8)")
+    b.add_argument("--window", type=int, default=16, help="frames per GenS window (default 16)")
+    b.add_argument("--stride", type=float, default=8.0, help="seconds between a camera's windows (default 8)")
+    b.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N for the model backends")
+    b.add_argument(
+        "--attention", default="auto", choices=["auto", "sdpa", "flash_attention_2", "eager"], help="GenS attention"
+    )
+    b.add_argument("--gens-tokens", type=int, default=16, help="GenS new tokens per answer (random weights never stop)")
+    b.add_argument("--no-replay", action="store_true", help="skip the real-time replay (throughput only)")
     b.add_argument(
         "--gens-random",
         action="store_true",
@@ -120,7 +128,7 @@ def _bench_scoring(args: argparse.Namespace) -> int:
             backends[name] = ({"backend": "activity"}, "no weights (model-free)")
         elif name == "embedding":
             model, weights = _embedding_for_bench(args.work)
-            backends[name] = ({"backend": "embedding", "embedding": {"model": model}}, weights)
+            backends[name] = ({"backend": "embedding", "embedding": {"model": model, "device": args.device}}, weights)
         elif name == "gens":
             model = "yaolily/GenS-qwen2d5-vl-3b"
             if find_weights(model) is not None:
@@ -132,16 +140,19 @@ def _bench_scoring(args: argparse.Namespace) -> int:
 
                     progress(f"building a random-weight Qwen2.5-VL-3B in {folder} (several minutes)")
                     build_random_qwen2_5_vl(folder, size="3b")
-                model, weights = str(folder), "random weights, Qwen2.5-VL-3B shapes, 16 new tokens"
+                model, weights = str(folder), f"random weights, Qwen2.5-VL-3B shapes, {args.gens_tokens} new tokens"
             else:
                 progress("gens: skipped (no GenS weights here; --gens-random times a random 3B model)")
                 continue
-            backends[name] = ({"backend": "gens", "gens": {"model": model, "max_new_tokens": 16}}, weights)
+            gens = {"model": model, "max_new_tokens": args.gens_tokens, "device": args.device,
+                    "attention": args.attention}  # fmt: skip
+            backends[name] = ({"backend": "gens", "window": args.window, "gens": gens}, weights)
         else:
             raise ConfigError(f"--backends: unknown backend {name!r}; known: activity, embedding, gens")
     result = scoring.run_scoring_bench(
-        backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds, progress=progress
-    )
+        backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds, stride_s=args.stride,
+        replay=not args.no_replay, progress=progress,
+    )  # fmt: skip
     print(json.dumps(result, indent=2) if args.json else scoring.format_report(result))
     return 0
 
