@@ -9,13 +9,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents import FeedwatchConfig, Service
 from agents.api import HttpApi, extensions_for
 from agents.bench.common import free_port, wait_port
+from agents.scoring import Scorer
 from agents.service import AlertListener
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +50,13 @@ class Broker:
     proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def on_free_port(cls, folder: Path, *, persistence: bool = False) -> Broker:
-        """A broker config of its own; with ``persistence`` it keeps sessions across its restarts."""
+    def on_free_port(cls, folder: Path, *, persistence: bool = False, extra: Sequence[str] = ()) -> Broker:
+        """A broker config of its own; with ``persistence`` it keeps sessions across its restarts. ``extra`` lines
+        are added to it (``allow_anonymous false`` among them replaces the default ``true``)."""
         port = free_port()
         conf = folder / f"mosquitto-{port}.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true"]
+        anonymous = [] if any(line.startswith("allow_anonymous") for line in extra) else ["allow_anonymous true"]
+        lines = [f"listener {port} 127.0.0.1", *anonymous, *extra]
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to its own user, which cannot read the test's files
         if persistence:
@@ -90,9 +93,9 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
 
 
 def served(
-    config: FeedwatchConfig, *, retry: bool, on_alert: AlertListener | None = None
+    config: FeedwatchConfig, *, retry: bool, on_alert: AlertListener | None = None, scorer: Scorer | None = None
 ) -> tuple[Service, HttpApi | None]:
     """The service with the APIs its config turns on, as ``feedwatch run`` builds it; and its HTTP API, if any."""
     extensions = extensions_for(config)
     http = next((e for e in extensions if isinstance(e, HttpApi)), None)
-    return Service(config, retry=retry, on_alert=on_alert, extensions=extensions), http
+    return Service(config, retry=retry, on_alert=on_alert, scorer=scorer, extensions=extensions), http

@@ -11,20 +11,21 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
+from .. import jsonsafe
 from ..errors import ConfigError
 
-__all__ = ["BodyLimit", "HttpServer", "is_loopback", "token_matches"]
+__all__ = ["BodyLimit", "HttpServer", "JsonGuard", "ResponseCounter", "is_loopback", "token_matches"]
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
 
 
 def is_loopback(host: str) -> bool:
@@ -76,14 +77,91 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"detail": f"request body over the {self.max_bytes}-byte limit"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _error(send, 413, f"request body over the {self.max_bytes}-byte limit")
 
 
 class _TooLarge(Exception):
     pass
+
+
+class ResponseCounter:
+    """ASGI middleware: count responses by status class (``2xx``, ``4xx``, ``5xx``, ...) in :attr:`counts`.
+
+    Put it outermost, so responses the other middleware give (413, 422) count too."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                key = f"{int(message['status']) // 100}xx"
+                self.counts[key] = self.counts.get(key, 0) + 1
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
+async def _error(send: Any, status: int, detail: object) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class JsonGuard:
+    """ASGI middleware: refuse a JSON request body that is too deep, holds NaN or Infinity, or is not valid UTF-8
+    (lone surrogates included) before the app parses it (see :mod:`streamer.jsonsafe`), with 422 and a body shaped
+    like FastAPI's own validation errors (``{"detail": [{"loc": ["body"], "msg": ..., "type": ...}]}``).
+
+    Bodies with a JSON content type, or none (which FastAPI reads as JSON), are read whole (put
+    :class:`BodyLimit` outside this), checked, and handed on unchanged; a body that is not JSON at all is left
+    to the app to refuse."""
+
+    def __init__(self, app: Any, max_depth: int = jsonsafe.MAX_DEPTH) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype and not (ctype == b"application/json" or ctype.endswith(b"+json")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message: Message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if body.strip():
+            try:
+                jsonsafe.loads(body, max_depth=self.max_depth)
+            except jsonsafe.LimitError as exc:
+                await _error(send, 422, [{"type": "json_limit", "loc": ["body"], "msg": str(exc), "input": None}])
+                return
+            except ValueError:
+                pass  # not JSON: the app says so in its own words
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return cast(Message, await receive())
+
+        await self.app(scope, replay, send)
 
 
 class _Server(uvicorn.Server):
@@ -119,6 +197,26 @@ class HttpServer:
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
+        self._exiting = False
+        self._on_stopped: list[Callable[[str], None]] = []
+
+    def on_stopped(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(why)`` if the server stops by itself, before it was asked to."""
+        self._on_stopped.append(callback)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._exiting:
+            return
+        if task.cancelled():
+            why = "it was cancelled"
+        elif (exc := task.exception()) is not None:
+            why = f"{type(exc).__name__}: {exc}"
+            log.error("http: the server failed: %s", why, exc_info=exc)
+        else:
+            why = "it stopped by itself"
+        log.error("http: the server on %s:%d is down (%s)", self.host, self.port, why)
+        for callback in self._on_stopped:
+            callback(why)
 
     @property
     def bound_port(self) -> int:
@@ -152,12 +250,14 @@ class HttpServer:
         if self._task.done():
             self._task.result()
             raise ConfigError(f"http: the server on {self.host}:{self.port} stopped as it started")
+        self._task.add_done_callback(self._ended)
         log.info("HTTP API and web page on http://%s:%d/", self.host, self.bound_port)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._exiting = True
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             try:

@@ -10,6 +10,11 @@ stable ids). Everything else waits in a bounded in-memory queue, dropping and co
 Subscriptions are registered with :meth:`MqttPublisher.subscribe` and renewed on every connect; their
 handlers run as tasks beside the connection: commands that change state in one ordered lane, the others
 (slow ones, such as questions) concurrently up to ``max_handlers``.
+
+Nothing published can stop the publisher: topics are checked before they are queued; a message the client
+library refuses, or whose sending makes the broker drop the connection three times in a row, is dropped with an
+ERROR line and counted (``rejected``), never retried forever; a bug in the loop is logged and the loop restarts,
+and ``on_problem`` callbacks hear about it (and about its recovery).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 
 from ..policies import Backoff
 from .outbox import Outbox
+from .topics import check_topic
 
 __all__ = ["MessageHandler", "MqttPublisher", "MqttSettings", "OutgoingMessage"]
 
@@ -56,6 +62,7 @@ class MqttSettings:
     max_queued: int = 10_000
     max_handlers: int = 8  # concurrent handlers of messages that need no order
     outbox: str | None = None  # path of the durable outbox (SQLite); None keeps messages in memory only
+    timeout_s: float = 10.0  # for the broker's answers: CONNACK, PUBACK, SUBACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,14 @@ class MqttPublisher:
         self.connected = False
         self.published = 0
         self.dropped = 0
+        self.rejected = 0  # messages refused by the client library or the broker, dropped
+        self.failures = 0  # times the publishing loop failed on a bug and was restarted
         self.connects = 0
+        self.availability = b"online"  # what <prefix>/available says while connected
+        self._problem_listeners: list[Callable[[str | None], None]] = []
+        self._in_flight: OutgoingMessage | None = None  # handed to the client, not yet acknowledged
+        self._struck: OutgoingMessage | None = None  # the message the last dropped connections were sending
+        self._strikes = 0
         self._queue: deque[OutgoingMessage] = deque()
         self._retained: dict[str, OutgoingMessage] = {}
         self._handlers: dict[str, tuple[MessageHandler, bool]] = {}
@@ -112,6 +126,24 @@ class MqttPublisher:
         """Run ``callback`` after each connect, before ``online`` is published (to republish state)."""
         self._on_connect.append(callback)
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """The topic filters subscribed to (on every connect)."""
+        return list(self._handlers)
+
+    def on_problem(self, callback: Callable[[str | None], None]) -> None:
+        """Call ``callback(text)`` when publishing fails on a bug, and ``callback(None)`` once it works again."""
+        self._problem_listeners.append(callback)
+
+    def set_available(self, available: bool) -> None:
+        """Say ``online`` or ``offline`` on the availability topic (retained; republished after each connect)."""
+        self.availability = b"online" if available else b"offline"
+        self.publish(self.available_topic, self.availability, qos=1, retain=True)
+
+    def _problem(self, text: str | None) -> None:
+        for callback in self._problem_listeners:
+            callback(text)
+
     async def __aenter__(self) -> MqttPublisher:
         if self.settings.outbox:
             self._outbox = await asyncio.to_thread(Outbox, self.settings.outbox)
@@ -143,13 +175,17 @@ class MqttPublisher:
         retain: bool = False,
         correlation: bytes | None = None,
     ) -> None:
-        """Queue a message in memory; returns at once. Retained messages are republished after every connect."""
+        """Queue a message in memory; returns at once. Retained messages are republished after every connect.
+
+        Raises :class:`~streamer.transport.topics.TopicError` for a topic nobody may publish to."""
         data = payload.encode() if isinstance(payload, str) else payload
+        check_topic(topic)
         self._enqueue(OutgoingMessage(topic, data, self.settings.qos if qos is None else qos, retain, correlation))
 
     async def publish_durable(self, topic: str, payload: bytes | str, *, qos: int | None = None) -> None:
         """Queue a message that must not be lost: written to the outbox (in a thread) before this returns."""
         data = payload.encode() if isinstance(payload, str) else payload
+        check_topic(topic)
         level = self.settings.qos if qos is None else qos
         seq = await asyncio.to_thread(self._outbox.put, topic, data, level) if self._outbox is not None else None
         self._enqueue(OutgoingMessage(topic, data, level, False, None, seq))
@@ -209,43 +245,19 @@ class MqttPublisher:
             tls_context=tls,
             protocol=aiomqtt.ProtocolVersion.V5,
             will=aiomqtt.Will(self.available_topic, b"offline", qos=1, retain=True),
-            timeout=10.0,
+            timeout=s.timeout_s,
         )
 
     async def _run(self) -> None:
         backoff = Backoff(base_s=0.5, cap_s=30.0)
         while True:
             try:
-                async with self._make_client() as client:
-                    backoff.reset()
-                    self.connects += 1
-                    log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
-                    for topic_filter in self._handlers:
-                        await client.subscribe(topic_filter, qos=1)
-                    for callback in self._on_connect:
-                        callback()
-                    # State first, then "online": a reader that sees online sees current state. The
-                    # snapshot replaces the retained messages queued so far, in one step; ones queued while
-                    # it is being sent stay queued, so a change made meanwhile is not lost.
-                    snapshot = list(self._retained.values())
-                    self._queue = deque(m for m in self._queue if not m.retain)
-                    for msg in snapshot:
-                        await self._send(client, msg)
-                    await client.publish(self.available_topic, b"online", qos=1, retain=True)
-                    self.connected = True
-                    self._connected_event.set()
-                    listener = asyncio.create_task(self._listen(client))
-                    try:
-                        await self._drain(client)
-                    finally:
-                        listener.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                            await listener
-                    await client.publish(self.available_topic, b"offline", qos=1, retain=True)
-                    return
+                await self._session(backoff)
+                return
             except aiomqtt.MqttError as exc:
                 was = self.connected
                 self.connected = False
+                await self._strike()
                 if self._closing:
                     log.warning("MQTT unavailable at shutdown (%s); %d message(s) undelivered", exc, len(self._queue))
                     return
@@ -259,10 +271,60 @@ class MqttPublisher:
                     delay,
                     len(self._queue),
                 )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wait_closing(), delay)
+            except Exception as exc:  # a bug: logged, reported and restarted, never a silent death
+                self.connected = False
+                self.failures += 1
+                log.exception("MQTT publisher failed; restarting it")
+                self._problem(f"the MQTT publisher failed: {exc!r}; restarting")
+                if self._closing:
+                    return
+                delay = backoff.next_delay()
             finally:
                 self.connected = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_closing(), delay)
+
+    async def _session(self, backoff: Backoff) -> None:
+        """One connection: subscribe, republish state, say online, then publish until closing."""
+        client = self._make_client()
+        try:
+            await self._connected_session(client, backoff)
+        finally:
+            # aiomqtt 2.x keeps the reason of a disconnect in a future that nothing awaits when the disconnect
+            # surfaced another way (a publish timing out): retrieve it, or asyncio logs it as never retrieved.
+            disconnected = getattr(client, "_disconnected", None)
+            if isinstance(disconnected, asyncio.Future) and disconnected.done() and not disconnected.cancelled():
+                disconnected.exception()
+
+    async def _connected_session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
+        async with client:
+            backoff.reset()
+            self.connects += 1
+            log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
+            for topic_filter in self._handlers:
+                await client.subscribe(topic_filter, qos=1)
+            for callback in self._on_connect:
+                callback()
+            # State first, then availability: a reader that sees online sees current state. The snapshot replaces
+            # the retained messages queued so far, in one step; ones queued while it is being sent stay queued, so
+            # a change made meanwhile is not lost.
+            snapshot = [m for m in self._retained.values() if m.topic != self.available_topic]
+            self._queue = deque(m for m in self._queue if not m.retain)
+            for msg in snapshot:
+                await self._send_or_drop(client, msg)
+            await client.publish(self.available_topic, self.availability, qos=1, retain=True)
+            self.connected = True
+            self._connected_event.set()
+            if self.failures:
+                self._problem(None)
+            listener = asyncio.create_task(self._listen(client))
+            try:
+                await self._drain(client)
+            finally:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await listener
+            await client.publish(self.available_topic, b"offline", qos=1, retain=True)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -304,16 +366,55 @@ class MqttPublisher:
             properties.CorrelationData = msg.correlation
         await client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, properties=properties)
 
+    async def _send_or_drop(self, client: aiomqtt.Client, msg: OutgoingMessage) -> bool:
+        """Send ``msg``; False when the client library refused it (dropped and counted, never retried)."""
+        self._in_flight = msg  # stays set if the connection drops while sending: see _strike
+        try:
+            await self._send(client, msg)
+        except (ValueError, TypeError) as exc:  # paho refuses what it cannot encode
+            self._in_flight = None
+            await self._reject(msg, f"the MQTT client refused it: {exc}")
+            return False
+        self._in_flight = None
+        self._struck, self._strikes = None, 0
+        return True
+
+    async def _strike(self) -> None:
+        """The connection dropped. If it dropped while the same message was being sent, three times in a row, that
+        message is what the broker refuses (too large, say): drop it, whether queued or retained state.
+
+        Only QoS 1 and 2 can be told apart this way: a QoS 0 message is gone from the queue once handed over."""
+        msg, self._in_flight = self._in_flight, None
+        if msg is None:
+            self._struck, self._strikes = None, 0
+            return
+        if msg is not self._struck:
+            self._struck, self._strikes = msg, 0
+        self._strikes += 1
+        if self._strikes >= 3:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(msg)
+            await self._reject(msg, "the broker dropped the connection each of 3 times it was sent")
+            self._struck, self._strikes = None, 0
+
+    async def _reject(self, msg: OutgoingMessage, why: str) -> None:
+        self.rejected += 1
+        log.error("MQTT: dropped a message to %r (%d bytes): %s", msg.topic, len(msg.payload), why)
+        if msg.retain and self._retained.get(msg.topic) is msg:
+            del self._retained[msg.topic]
+        if msg.seq is not None and self._outbox is not None:
+            await asyncio.to_thread(self._outbox.done, msg.seq)
+
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish queued messages until closing and the queue is empty."""
         while True:
             while self._queue:
                 msg = self._queue[0]
-                await self._send(client, msg)
-                self._queue.popleft()  # only after the broker took it
-                if msg.seq is not None and self._outbox is not None:
+                sent = await self._send_or_drop(client, msg)
+                self._queue.popleft()  # only after the broker took it (or it was refused)
+                if sent and msg.seq is not None and self._outbox is not None:
                     await asyncio.to_thread(self._outbox.done, msg.seq)
-                self.published += 1
+                self.published += sent
             if self._closing:
                 return
             self._wake.clear()
