@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from streamer.errors import FeedwatchError
+from streamer.redact import redact_text
 
 from . import ask, bench, evaluate, models, run, validate
 
@@ -58,3 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"feedwatch: internal error: {type(exc).__name__}: {redact_text(str(exc))}\n"
+            "  this is a bug in feedwatch; run again with --debug for the traceback and please report it",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE

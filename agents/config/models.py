@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.transport.topics import TopicError, check_topic
+from streamer.urls import check_source_url
+
 __all__ = [
     "BACKEND_NAMES",
     "ActivitySettings",
@@ -37,7 +40,8 @@ BACKEND_NAMES: tuple[str, ...] = get_args(ScorerName)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # Numbers must be finite: an infinite size or a NaN threshold passes every bound check and breaks later.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 def default_memory_dir() -> Path:
@@ -52,6 +56,7 @@ class CameraConfig(_Strict):
     id: Identifier = Field(description="Camera id used in topics, alerts and memory.")
     url: str = Field(
         min_length=1,
+        max_length=4096,
         description="Stream URL (rtsp://, http(s)://, anything FFmpeg opens) or a local file path. "
         "Credentials may be embedded; they are never logged.",
     )
@@ -70,6 +75,11 @@ class CameraConfig(_Strict):
         default=10.0, gt=0, le=300, description="Seconds without data before a stream counts as lost."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _parsable(cls, url: str) -> str:
+        return check_source_url(url)
+
 
 class QueryConfig(_Strict):
     """A standing question watched on every frame."""
@@ -86,7 +96,7 @@ class ActivitySettings(_Strict):
     """The model-free activity scorer: departure from the camera's learned background."""
 
     pixel_threshold: float = Field(
-        default=0.2, gt=0, description="Log-brightness change at which a pixel counts as changed."
+        default=0.2, gt=0, le=10, description="Log-brightness change at which a pixel counts as changed."
     )
     min_fraction: float = Field(default=0.01, gt=0, lt=1, description="Changed fraction scored 1 (nothing).")
     max_fraction: float = Field(default=0.05, gt=0, le=1, description="Changed fraction scored 5 (certain).")
@@ -148,7 +158,7 @@ class OpenAIVLMSettings(_Strict):
         le=1280 * 28 * 28,
         description="Pixel budget of each frame sent (published: 112x112); aspect kept, sides multiples of 28.",
     )
-    timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one answer.")
+    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait for one answer.")
 
 
 class ScorerConfig(_Strict):
@@ -187,24 +197,37 @@ class AlertSettings(_Strict):
         le=4,
         description="An open alert stays open while the score is >= threshold - hysteresis.",
     )
-    end_after_s: float = Field(default=2.0, ge=0, description="Seconds below the stay-open level before an alert ends.")
-    cooldown_s: float = Field(default=1.0, ge=0, description="Seconds after an alert ends before the next may open.")
-    update_interval_s: float = Field(default=5.0, gt=0, description="At most one 'update' event per this interval.")
+    end_after_s: float = Field(
+        default=2.0, ge=0, le=3600, description="Seconds below the stay-open level before an alert ends."
+    )
+    cooldown_s: float = Field(
+        default=1.0, ge=0, le=86400, description="Seconds after an alert ends before the next may open."
+    )
+    update_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="At most one 'update' event per this interval."
+    )
 
 
 class BufferSettings(_Strict):
     """The rolling frame buffer of each camera."""
 
-    seconds: float = Field(default=300.0, gt=0, description="Stream time kept per camera.")
-    max_mb: float = Field(default=256.0, gt=0, description="Memory cap per camera, MiB.")
+    seconds: float = Field(default=300.0, gt=0, le=86400, description="Stream time kept per camera (at most a day).")
+    max_mb: float = Field(default=256.0, gt=0, le=65536, description="Memory cap per camera, MiB (at most 64 GiB).")
 
 
 class MemorySettings(_Strict):
     """Where moments are remembered and for how long."""
 
     path: Path = Field(default_factory=default_memory_dir, description="Memory folder (SQLite, thumbnails).")
-    retention_days: float = Field(default=30.0, gt=0, description="Moments older than this are evicted.")
-    max_mb: float = Field(default=2048.0, gt=0, description="Total size cap of the memory, MiB; oldest go first.")
+    retention_days: float = Field(
+        default=30.0, gt=0, le=36500, description="Moments older than this are evicted (at most a century)."
+    )
+    max_mb: float = Field(
+        default=2048.0,
+        gt=0,
+        le=2**24,
+        description="Total size cap of the memory, MiB (at most 16 TiB); oldest go first.",
+    )
 
 
 class MqttConfig(_Strict):
@@ -213,7 +236,9 @@ class MqttConfig(_Strict):
     enabled: bool = Field(default=False, description="Publish over MQTT.")
     host: str = Field(default="127.0.0.1", description="Broker host.")
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
-    prefix: str = Field(default="feedwatch", pattern=r"^[^#+\s]+$", description="Topic prefix.")
+    prefix: str = Field(
+        default="feedwatch", max_length=200, pattern=r"^[^#+\s]+$", description="Topic prefix (no wildcards)."
+    )
     client_id: str | None = Field(default=None, description="MQTT client id; random when unset.")
     username: str | None = Field(default=None, description="User name; use ${ENV} placeholders for secrets.")
     password: str | None = Field(default=None, description="Password; use ${ENV} placeholders for secrets.")
@@ -231,11 +256,37 @@ class MqttConfig(_Strict):
     outbox: bool = Field(
         default=True, description="Keep undelivered events in a durable outbox (in the memory folder)."
     )
+    commands: bool = Field(
+        default=True,
+        description="Serve the command topics (<prefix>/queries/set, <prefix>/queries/<id>/delete, <prefix>/ask); "
+        "false turns them off entirely. Restrict who may publish to them with the broker's ACL (see the README).",
+    )
+    reply_prefix: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Replies to commands go only to topics under this prefix (default '<prefix>/reply'); a command "
+        "naming any other reply topic is refused on <prefix>/commands/result.",
+    )
 
-    @field_validator("username", "password", "client_id", mode="before")
+    @field_validator("username", "password", "client_id", "reply_prefix", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("prefix", "reply_prefix", "discovery_prefix")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                check_topic(value)
+            except TopicError as exc:
+                raise ValueError(f"not a topic feedwatch can publish under: {exc}") from None
+        return value
+
+    @property
+    def replies_under(self) -> str:
+        """The topic prefix replies to commands are confined to."""
+        return (self.reply_prefix or f"{self.prefix}/reply").rstrip("/")
 
 
 class HttpConfig(_Strict):

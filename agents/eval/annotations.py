@@ -12,13 +12,13 @@ per event): such fields are ignored, and the report names them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from streamer import jsonsafe
 from streamer.errors import ConfigError
 
 from ..config import format_validation_error
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class AnnotatedEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
     query: str = Field(min_length=1, description="The standing question this event answers.")
     start: float = Field(ge=0, description="Seconds from the start of the video.")
     end: float = Field(ge=0, description="Seconds from the start of the video.")
@@ -44,8 +44,10 @@ class AnnotatedEvent(BaseModel):
 class Annotation(BaseModel):
     """Ground truth for one video. Fields other tools add (``fps``, a ``box`` per event) are ignored and named."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    video: str = Field(description="The video file, relative to the annotation file.")
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    video: str = Field(
+        min_length=1, pattern=r"^[^\x00-\x1f]+$", description="The video file, relative to the annotation file."
+    )
     seconds: float = Field(gt=0, description="Length of the video in seconds.")
     events: list[AnnotatedEvent] = Field(default_factory=list, description="What happened, per query.")
     distractor_queries: list[str] = Field(default_factory=list, description="Queries that must never alert.")
@@ -55,11 +57,13 @@ def load_annotation(path: Path) -> tuple[Annotation, list[str]]:
     """Read and validate one annotation file, and name the fields it ignored; :class:`ConfigError` says what is
     wrong and where."""
     try:
-        data = json.loads(path.read_text())
+        data = jsonsafe.loads(path.read_bytes())
     except FileNotFoundError:
         raise ConfigError(f"annotation {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"annotation {path} is not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read annotation {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # not JSON, not UTF-8, too deep, NaN
+        raise ConfigError(f"annotation {path} is not usable JSON: {exc}") from None
     try:
         annotation = Annotation.model_validate(data)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 
           "d": 86400, "day": 86400}  # fmt: skip
 _PARTS = {"morning": (6, 12), "afternoon": (12, 18), "evening": (18, 22), "night": (18, 30)}
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "five": 5, "ten": 10, "fifteen": 15, "thirty": 30}
+_MAX_SPAN_S = 100 * 365 * 86400  # longer spans than a century mean "all of it"
 _CLOCK = r"(?P<h{n}>\d{{1,2}})(?::(?P<m{n}>\d{{2}}))?\s*(?P<ap{n}>am|pm|a\.m\.|p\.m\.)?"
 
 
@@ -61,7 +62,9 @@ def parse_question(question: str, now: datetime, cameras: list[str] | None = Non
         n = m.group("n")
         count = 1 if n is None else int(n) if n.isdigit() else _NUMBER_WORDS[n.lower()]
         unit = m.group("u").lower().rstrip("s") or "s"
-        since, until = now - timedelta(seconds=count * _UNITS[unit]), now
+        span_s = count * _UNITS[unit]
+        # "the last 99999999999 days" is all of it (and would overflow a datetime).
+        since, until = (now - timedelta(seconds=span_s) if span_s <= _MAX_SPAN_S else None), now
     elif m := cut(
         r"\b(?:between|from)\s+" + _CLOCK.format(n=1) + r"\s+(?:and|to|until|till)\s+" + _CLOCK.format(n=2) + r"\b"
     ):
@@ -69,6 +72,8 @@ def parse_question(question: str, now: datetime, cameras: list[str] | None = Non
         b = _clock(m.group("h2"), m.group("m2"), m.group("ap2"))
         if a and b:
             since, until = _at(now, a), _at(now, b)
+            if until < since:  # "between 22:00 and 02:00": the range spans midnight
+                since -= timedelta(days=1)
     elif m := cut(r"\bsince\s+" + _CLOCK.format(n=1) + r"\b"):
         t = _clock(m.group("h1"), m.group("m1"), m.group("ap1"))
         if t:

@@ -48,6 +48,39 @@ def test_bad_input_ends_with_one_clear_message(args: list[str], words: str, tmp_
     assert "hunter2" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "content", "words"),
+    [
+        ("validate", b"cameras:\n  - id: caf\xe9\n", "is not UTF-8: byte 0xe9 at line 2, column 12"),
+        ("run", b"cameras: [{id: a, url: x}]\nqueries: &q [*q]\n", "queries.0: a YAML alias refers to itself"),
+        ("validate", b"cameras: " + b"[" * 10000 + b"]" * 10000 + b"\n", "nested too deeply"),
+        (
+            "validate",
+            b"cameras: [{id: a, url: x}]\nmemory: {max_mb: .inf}\n",
+            "memory.max_mb: Input should be a finite",
+        ),
+        ("run", b"cameras: [{id: a, url: x}]\nbuffer: {max_mb: .inf}\n", "buffer.max_mb: Input should be a finite"),
+        ("run", b"cameras: [{id: a, url: 'http://[::1/cam'}]\n", "cameras.0.url: Value error, not a valid URL"),
+    ],
+)
+def test_hostile_config_files_end_with_one_clear_message(
+    command: str, content: bytes, words: str, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(content)
+    args = ["run", "--config", str(cfg), "--memory", str(tmp_path / "m")] if command == "run" else [command, str(cfg)]
+    result = run_cli(*args)
+    if command == "validate" and "feedwatch: error:" not in result.stderr:  # validate lists validation errors itself
+        assert result.returncode == 1 and "Traceback" not in result.stderr and words in result.stderr, result.stderr
+        return
+    _assert_clean_failure(result, words)
+
+
+def test_a_malformed_url_given_to_watch_is_one_clear_message(tmp_path: Path) -> None:
+    result = run_cli("watch", "http://[::1/cam", "-q", "a person", "--memory", str(tmp_path / "m"))
+    _assert_clean_failure(result, "cameras.0.url: Value error, not a valid URL (Invalid IPv6 URL)")
+
+
 def test_unknown_backend_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("cameras: [{id: a, url: x}]\nscorer: {backend: magic}\n")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents.eval import Span, load_annotation, score_alerts
 from streamer import ConfigError
@@ -101,3 +105,59 @@ async def test_eval_replays_without_opening_any_port(media: Path, monkeypatch: p
     monkeypatch.setattr(HttpServer, "__aenter__", refuse)
     result = await evaluate([PERSON_TRUTH], scorer="activity")
     assert result["overall"]["events"] == 6 and result["videos"][0]["ignored_fields"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'{"video": "v.mp4", "seconds": 10, "events": [{"query": "q", "start": 0, "end": Infinity}]}', "Infinity"),
+        (b'{"video": "v.mp4", "seconds": NaN}', "NaN"),
+        (b'{"video": "v.mp4", "seconds": 1e999}', "must be finite"),
+        (b'{"video": "v\\u0000.mp4", "seconds": 10}', "video: String should match pattern"),
+        (b'{"video": "caf\xe9.mp4", "seconds": 10}', "not UTF-8"),
+        (b'{"video": "v.mp4", "events": ' + b"[" * 5000 + b"]" * 5000 + b"}", "deeper than 32"),
+    ],
+)
+def test_hostile_annotations_are_config_errors(tmp_path: Path, content: bytes, words: str) -> None:
+    path = tmp_path / "a.events.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        load_annotation(path)
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+_annotations = st.fixed_dictionaries(
+    {},
+    optional={
+        "video": st.text(max_size=20) | _values,
+        "seconds": st.floats() | st.integers() | _values,
+        "events": st.lists(
+            st.fixed_dictionaries({}, optional={"query": st.text(max_size=10) | _values, "start": st.floats() | _values,
+                                                "end": st.floats() | _values, "box": _values}),
+            max_size=4,
+        ) | _values,
+        "distractor_queries": st.lists(st.text(max_size=10)) | _values,
+        "fps": _values,
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.binary(max_size=200)
+    | _annotations.map(lambda a: json.dumps(a).encode("utf-8", "surrogatepass"))
+    | _values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass"))
+)
+def test_fuzz_any_annotation_file_gives_an_annotation_or_a_config_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "a.events.json"
+    path.write_bytes(content)
+    try:
+        annotation, ignored = load_annotation(path)
+    except ConfigError:
+        return
+    assert all(e.start <= e.end and math.isfinite(e.end) for e in annotation.events)
+    assert math.isfinite(annotation.seconds) and isinstance(ignored, list)

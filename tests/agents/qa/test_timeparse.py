@@ -6,8 +6,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agents.qa.timeparse import parse_question
+from agents.qa.timeparse import QuestionFilter, parse_question
 
 TZ = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 3, 14, 15, 30, tzinfo=TZ)  # a Saturday afternoon
@@ -51,3 +53,42 @@ def test_since_a_later_clock_time_means_yesterday() -> None:
     early = datetime(2026, 3, 14, 0, 30, tzinfo=TZ)
     got = parse_question("since 23:00", early, [])
     assert got.since == at(13, 23) and got.until == early
+
+
+def test_absurd_spans_mean_all_of_it_and_ranges_over_midnight_go_back_a_day() -> None:
+    # "the last 99999999999 days" used to overflow a datetime (OverflowError: a 500 on /api/ask).
+    assert parse_question("anyone in the last 99999999999 days?", NOW) == QuestionFilter(None, NOW, None, "anyone ?")
+    night = parse_question("between 22:00 and 02:00", NOW)
+    assert (night.since, night.until) == (at(13, 22), at(14, 2))
+
+
+_phrases = st.sampled_from(
+    ["in the last", "past", "since", "between", "and", "at", "am", "pm", "this morning", "tonight", "yesterday",
+     "last night", "today", "on the", "porch", "front-door", "camera", "seconds", "days", "hours", "a", "one", "?"]
+) | st.integers(min_value=0, max_value=10**30).map(str) | st.from_regex(r"\d{1,3}:\d{1,3}", fullmatch=True)  # fmt: skip
+
+
+_numbers = st.integers(min_value=0, max_value=10**30).map(str) | st.sampled_from(["a", "an", "ten", ""])
+_time_phrases = st.one_of(
+    st.tuples(st.sampled_from(["in the last", "past", "the last"]), _numbers,
+              st.sampled_from(["s", "seconds", "min", "hours", "h", "days", "d"])).map(" ".join),
+    st.tuples(st.sampled_from(["since", "at", "between"]), st.from_regex(r"\d{1,3}(:\d{2})?( ?[ap]m)?", fullmatch=True),
+              st.sampled_from(["", "and 3pm", "to 02:00", "until 1"])).map(" ".join),
+    st.sampled_from(["yesterday", "yesterday night", "last night", "this evening", "tonight", "today"]),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    question=st.text(max_size=200)
+    | st.lists(_phrases, max_size=12).map(" ".join)
+    | st.lists(_time_phrases, min_size=1, max_size=3).map(" ".join),
+    now=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(TZ)),
+)
+def test_fuzz_any_question_gives_a_filter(question: str, now: datetime) -> None:
+    found = parse_question(question, now, CAMERAS)
+    assert isinstance(found.text, str) and found.camera in (None, *CAMERAS)
+    for t in (found.since, found.until):
+        assert t is None or t.tzinfo is not None
+    if found.since is not None and found.until is not None:
+        assert found.since <= found.until
