@@ -1,5 +1,8 @@
 """Home Assistant MQTT discovery: each camera a connectivity sensor, each camera and standing query an occupancy
-sensor following its state topic, and its snapshot an image entity. Entities of deleted queries are removed."""
+sensor following its state topic, and its snapshot an image entity. Entities of deleted queries are removed.
+
+One more, a problem sensor following ``<prefix>/health``, has no availability topic: while feedwatch is unhealthy
+(and says ``offline``, so the others show as unavailable) it stays, ``ON``, with the problems as attributes."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from ..scoring import Query
 __all__ = ["HomeAssistantDiscovery"]
 
 _LIVE_TEMPLATE = "{{ 'ON' if value_json.status == 'live' else 'OFF' }}"
+_PROBLEM_TEMPLATE = "{{ 'OFF' if value_json.status == 'ok' else 'ON' }}"
+_PROBLEMS_TEMPLATE = "{{ value_json.problems | tojson }}"
 
 
 class HomeAssistantDiscovery:
@@ -29,6 +34,12 @@ class HomeAssistantDiscovery:
         device = {"identifiers": [f"feedwatch_{name}"], "name": f"feedwatch ({name})", "manufacturer": "feedwatch"}
         common = {"device": device, "availability_topic": p.available_topic}
         configs: dict[str, dict[str, Any]] = {}
+        uid = f"feedwatch_{name}_health"
+        configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
+            "name": "problem", "unique_id": uid, "device_class": "problem", "entity_category": "diagnostic",
+            "state_topic": p.topic("health"), "value_template": _PROBLEM_TEMPLATE, "device": device,
+            "json_attributes_topic": p.topic("health"), "json_attributes_template": _PROBLEMS_TEMPLATE,
+        }  # fmt: skip
         for cam in cameras:
             uid = f"feedwatch_{name}_{cam}_status"
             configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {

@@ -58,5 +58,6 @@ class HttpApi:
         port.on_queries(lambda: hub.publish("queries", {"queries": [q.id for q in port.queries()]}))
         app = create_app(port, hub, self.token, max_body=self.config.max_body_kb * 1024)
         server = await stack.enter_async_context(HttpServer(app, self.config.host, self.config.port))
+        server.on_stopped(lambda why: port.health.problem("http", f"the HTTP server stopped: {why}"))
         self.bound_port = server.bound_port
         stack.callback(hub.close)  # runs first on the way out: live streams end, then the server stops

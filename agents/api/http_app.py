@@ -10,19 +10,25 @@ Stream URLs and credentials never leave: cameras are shown by id, and errors pas
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from streamer.transport.events import EventHub
-from streamer.transport.http import BodyLimit, token_matches
+from streamer.transport.http import BodyLimit, JsonGuard, ResponseCounter, token_matches
 
 from ..service.port import ServicePort
-from .http_live import live_routes
+from .http_live import ErrorOut, live_routes
 from .http_memory import memory_routes
 from .metrics import metrics_text
 
@@ -33,6 +39,18 @@ COOKIE = "feedwatch_token"
 
 class LoginIn(BaseModel):
     token: str = Field(min_length=1, max_length=1000)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unhealthy"] = Field(description="'unhealthy' (with HTTP 503) while a stage is down or a "
+                                               "part reports a problem.")  # fmt: skip
+    version: str
+    cameras: int = Field(description="Cameras configured.")
+    live: int = Field(description="Cameras delivering frames now.")
+    problems: dict[str, str] = Field(
+        description="What is wrong, by part (a stage, 'mqtt', 'http'); only the parts' names without the token."
+    )
+    restarts: dict[str, int] = Field(description="Times each stage failed on a bug and was restarted.")
 
 
 def package_version() -> str:
@@ -53,26 +71,36 @@ def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body:
     )
     page = files("agents.api").joinpath("web", "index.html").read_text()
 
-    def authorised(request: Request) -> None:
+    def has_token(request: Request) -> bool:
         if token is None:
-            return
+            return True
         header = request.headers.get("authorization", "")
         given = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(COOKIE)
-        if not token_matches(given, token):
+        return token_matches(given, token)
+
+    def authorised(request: Request) -> None:
+        if not has_token(request):
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index() -> str:
         return page
 
-    @app.get("/api/health")
-    async def health() -> dict[str, Any]:
-        """Liveness; needs no token and tells nothing about the cameras but how many are live."""
+    @app.get("/api/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+    async def health(request: Request, response: Response) -> HealthOut:
+        """Health: 200 and 'ok', or 503 and 'unhealthy' with what is wrong. Needs no token; without it, problems
+        are named but not described, and nothing is said about the cameras but how many are live."""
         reports = port.camera_reports()
-        live = sum(r.status == "live" for r in reports)
-        return {"status": "ok", "version": package_version(), "cameras": len(reports), "live": live}
+        report = port.health.report()
+        if not report.healthy:
+            response.status_code = 503
+        problems = report.problems if has_token(request) else {part: "" for part in report.problems}
+        return HealthOut(
+            status="ok" if report.healthy else "unhealthy", version=package_version(), cameras=len(reports),
+            live=sum(r.status == "live" for r in reports), problems=problems, restarts=report.restarts,
+        )  # fmt: skip
 
-    @app.post("/api/login", status_code=204)
+    @app.post("/api/login", status_code=204, responses={401: {"model": ErrorOut, "description": "Wrong token."}})
     async def login(body: LoginIn, response: Response) -> None:
         """Check a token and set it as an HttpOnly same-site cookie (for the page, its images and event stream)."""
         if token is not None:
@@ -81,11 +109,41 @@ def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body:
             response.set_cookie(COOKIE, body.token, httponly=True, samesite="strict", path="/")
 
     guarded = [Depends(authorised)]
-    app.include_router(live_routes(port, hub), prefix="/api", dependencies=guarded)
-    app.include_router(memory_routes(port), prefix="/api", dependencies=guarded)
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut, "description": "A bearer token is required (when one is configured)."},
+        413: {"model": ErrorOut, "description": "The request body is over the limit (http.max_body_kb)."},
+    }
+    app.include_router(live_routes(port, hub), prefix="/api", dependencies=guarded, responses=errors)
+    app.include_router(memory_routes(port), prefix="/api", dependencies=guarded, responses=errors)
+    outer = ResponseCounter(BodyLimit(JsonGuard(app), max_body))
 
-    @app.get("/metrics", dependencies=guarded, response_class=Response)
+    @app.get("/metrics", dependencies=guarded, response_class=Response, responses=errors)
     async def metrics() -> Response:
-        return Response(metrics_text(port, hub), media_type="text/plain; version=0.0.4; charset=utf-8")
+        text = metrics_text(port, hub, outer.counts)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    return BodyLimit(app, max_body)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes each error's input, and fails (a 500) on a body of bytes that are not UTF-8.
+        return JSONResponse({"detail": [_echoable(e) for e in exc.errors()]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Starlette names only the first route's methods; name every one on the path
+            allowed = sorted({m for r in app.routes if isinstance(r, APIRoute) and r.matches(request.scope)[0]
+                              is Match.PARTIAL for m in r.methods or ()})  # fmt: skip
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
+    return outer
+
+
+def _echoable(error: Any) -> dict[str, Any]:
+    """A validation error as a response shows it: its input only if that is printable JSON text."""
+    out = {"type": str(error.get("type", "")), "loc": [str(x) if not isinstance(x, int) else x for x in
+           error.get("loc", ())], "msg": str(error.get("msg", ""))}  # fmt: skip
+    try:
+        json.dumps(error.get("input"), allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):
+        return out
+    return {**out, "input": error.get("input")}

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from streamer.errors import FeedwatchError
 from streamer.transport.events import EventHub
@@ -28,9 +29,34 @@ from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
 
-__all__ = ["alert_view", "jpeg_file", "live_routes", "moment_view"]
+__all__ = ["MAX_OFFSET", "NOT_FOUND", "ErrorOut", "alert_view", "invalid", "jpeg_file", "live_routes", "moment_view"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+MAX_OFFSET = 100_000  # paging deeper than this is a mistake (or an attack on the database's integers)
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What is wrong.")
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "No such item."}}
+
+
+def invalid(where: tuple[str, ...], message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own validation errors, for rules a schema cannot say (a camera that exists)."""
+    return RequestValidationError([{"type": "value_error", "loc": where, "msg": message, "input": None}])
+
+
+def query_model(cameras: list[str]) -> type[QueryConfig]:
+    """The body of ``POST /api/queries``: a query whose cameras must be ones the service has (listed in the schema)."""
+    if not cameras:
+        return QueryConfig
+    known = Literal.__getitem__(tuple(cameras))  # an enum in the OpenAPI document
+    return create_model(
+        "QueryIn",
+        __base__=QueryConfig,
+        cameras=(list[known], Field(default_factory=list, description="Cameras it applies to; empty means all.")),  # type: ignore[valid-type]
+    )
 
 
 class CameraOut(BaseModel):
@@ -103,7 +129,9 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         ]  # fmt: skip
 
     @api.get(
-        "/cameras/{camera}/snapshot.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
+        "/cameras/{camera}/snapshot.jpg",
+        response_class=Response,
+        responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
     )
     async def camera_snapshot(camera: str) -> Response:
         if camera not in port.camera_ids():
@@ -117,29 +145,31 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
     async def list_queries() -> list[QueryOut]:
         return [_query_out(q) for q in port.queries()]
 
-    @api.post("/queries", response_model=QueryOut, status_code=201)
     async def set_query(body: QueryConfig) -> QueryOut:
         """Add or replace a standing query."""
         query = StandingQuery.from_config(body)
         try:
             await port.set_query(query)
         except FeedwatchError as exc:
-            raise HTTPException(400, str(exc)) from None
+            raise invalid(("body",), str(exc)) from None
         return _query_out(query)
 
-    @api.delete("/queries/{query_id}", status_code=204)
+    set_query.__annotations__["body"] = query_model(port.camera_ids())  # its schema lists this service's cameras
+    api.add_api_route("/queries", set_query, methods=["POST"], response_model=QueryOut, status_code=201)
+
+    @api.delete("/queries/{query_id}", status_code=204, responses=NOT_FOUND)
     async def delete_query(query_id: str) -> None:
         if not await port.delete_query(query_id):
             raise HTTPException(404, f"no standing query {query_id!r}")
 
     @api.get("/alerts")
     async def alerts(
-        camera: str | None = None,
-        query: Annotated[str | None, Query(description="A standing query id.")] = None,
-        since: Annotated[float | None, Query(description="Unix seconds.")] = None,
-        until: Annotated[float | None, Query(description="Unix seconds.")] = None,
+        camera: Annotated[str | None, Query(max_length=200, description="A camera id.")] = None,
+        query: Annotated[str | None, Query(max_length=200, description="A standing query id.")] = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds.")] = None,
+        until: Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds.")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip (paging).")] = 0,
     ) -> dict[str, Any]:
         """Open alerts, then ended ones newest first (paged with ``limit`` and ``offset``)."""
         opened = [
@@ -154,7 +184,7 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         items = [moment_view(m) for m in ended[:limit]]
         return {"open": opened, "items": items, "next_offset": offset + limit if len(ended) > limit else None}
 
-    @api.get("/alerts/{alert_id}/snapshot.jpg", response_class=FileResponse)
+    @api.get("/alerts/{alert_id}/snapshot.jpg", response_class=FileResponse, responses=NOT_FOUND)
     async def alert_snapshot(alert_id: str) -> FileResponse:
         open_alert = next((a for a in port.open_alerts() if a.id == alert_id), None)
         if open_alert is not None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamer.errors import FeedwatchError
 from streamer.redact import redact_text
@@ -21,7 +21,7 @@ from streamer.redact import redact_text
 from ..qa.asker import MAX_QUESTION
 from ..qa.retrieval import question_words, shared_words
 from ..service.port import ServicePort
-from .http_live import jpeg_file, moment_view
+from .http_live import MAX_OFFSET, NOT_FOUND, ErrorOut, invalid, jpeg_file, moment_view
 
 __all__ = ["memory_routes"]
 
@@ -29,7 +29,11 @@ _NAME = re.compile(r"^[A-Za-z0-9_.-]+\.jpg$")
 
 
 class AskIn(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUESTION, description="The question, in plain language.")
+    # Python's idea of whitespace (the asker strips it), so that what the schema allows the asker takes.
+    model_config = ConfigDict(regex_engine="python-re")
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION, pattern=r"\S", description="The question, in plain language."
+    )
     limit: int = Field(default=5, ge=1, le=50, description="Moments or frames an extractive answer cites at most.")
 
 
@@ -40,13 +44,13 @@ def memory_routes(port: ServicePort) -> APIRouter:
     @api.get("/moments")
     async def moments(
         q: Annotated[str | None, Query(max_length=500, description="Text to search for.")] = None,
-        camera: str | None = None,
-        query: Annotated[str | None, Query(description="A standing query id.")] = None,
-        since: Annotated[float | None, Query(description="Unix seconds.")] = None,
-        until: Annotated[float | None, Query(description="Unix seconds.")] = None,
+        camera: Annotated[str | None, Query(max_length=200, description="A camera id.")] = None,
+        query: Annotated[str | None, Query(max_length=200, description="A standing query id.")] = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds.")] = None,
+        until: Annotated[float | None, Query(allow_inf_nan=False, description="Unix seconds.")] = None,
         kind: Annotated[str | None, Query(pattern="^(alert|context)$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip (paging).")] = 0,
     ) -> dict[str, Any]:
         """Remembered moments, newest first; with ``q``, by similarity (embedding model) or shared words."""
         memory = port.memory
@@ -73,27 +77,27 @@ def memory_routes(port: ServicePort) -> APIRouter:
         how, items, more = await asyncio.to_thread(run)
         return {"search": how, "items": items, "next_offset": offset + limit if more else None}
 
-    @api.get("/moments/{moment_id}")
+    @api.get("/moments/{moment_id}", responses=NOT_FOUND)
     async def moment(moment_id: str) -> dict[str, Any]:
         found = await asyncio.to_thread(port.memory.get, moment_id)
         if found is None:
             raise HTTPException(404, f"no moment {moment_id!r}")
         return moment_view(found)
 
-    @api.get("/moments/{moment_id}/thumbnail.jpg", response_class=FileResponse)
+    @api.get("/moments/{moment_id}/thumbnail.jpg", response_class=FileResponse, responses=NOT_FOUND)
     async def moment_thumbnail(moment_id: str) -> FileResponse:
         found = await asyncio.to_thread(port.memory.get, moment_id)
         if found is None:
             raise HTTPException(404, f"no moment {moment_id!r}")
         return jpeg_file(found.thumbnail, root)
 
-    @api.post("/ask")
+    @api.post("/ask", responses={503: {"model": ErrorOut, "description": "The answering model failed."}})
     async def ask(body: Annotated[AskIn, Body()]) -> dict[str, Any]:
         """Answer a question over the memory and the rolling buffers; the answer cites what it used."""
         try:
             answer = await port.ask(body.question, limit=body.limit)
         except ValueError as exc:
-            raise HTTPException(400, str(exc)) from None
+            raise invalid(("body", "question"), str(exc)) from None
         except FeedwatchError as exc:
             raise HTTPException(503, redact_text(str(exc))) from None
         out = answer.to_dict()
@@ -105,7 +109,7 @@ def memory_routes(port: ServicePort) -> APIRouter:
                 c["thumbnail_url"] = f"/api/asked/{Path(path).name}" if path else None
         return out
 
-    @api.get("/asked/{name}", response_class=FileResponse)
+    @api.get("/asked/{name}", response_class=FileResponse, responses=NOT_FOUND)
     async def asked_frame(name: str) -> FileResponse:
         if not _NAME.match(name):
             raise HTTPException(404, "no such frame")

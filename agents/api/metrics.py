@@ -26,9 +26,10 @@ _COUNTERS = [
 
 
 class _ServiceCollector(Collector):
-    def __init__(self, port: ServicePort, hub: EventHub) -> None:
+    def __init__(self, port: ServicePort, hub: EventHub, responses: dict[str, int]) -> None:
         self.port = port
         self.hub = hub
+        self.responses = responses
 
     def collect(self) -> Iterator[Metric]:
         reports = self.port.camera_reports()
@@ -54,10 +55,28 @@ class _ServiceCollector(Collector):
             yield gauge
         yield GaugeMetricFamily("feedwatch_event_subscribers", "Live event streams open.", value=self.hub.subscribers)
         yield CounterMetricFamily("feedwatch_asks", "Questions answered.", value=self.port.asks)
+        health = self.port.health
+        report = health.report()
+        yield GaugeMetricFamily("feedwatch_healthy", "1 while no stage is down and nothing reports a problem.",
+                                value=float(report.healthy))  # fmt: skip
+        restarts = CounterMetricFamily(
+            "feedwatch_stage_restarts", "Times a stage failed on a bug and was restarted (each one logged).",
+            labels=["stage"],
+        )  # fmt: skip
+        for stage, count in sorted(report.restarts.items()):
+            restarts.add_metric([stage], float(count))
+        yield restarts
+        answered = CounterMetricFamily("feedwatch_http_responses", "HTTP responses by status class.", labels=["code"])
+        for code, count in sorted(self.responses.items()):
+            answered.add_metric([code], float(count))
+        yield answered
+        for counter in health.counters:
+            yield CounterMetricFamily(f"feedwatch_{counter.name}", counter.doc, value=counter.read())
 
 
-def metrics_text(port: ServicePort, hub: EventHub) -> bytes:
-    """The Prometheus text exposition of a running service now (call on the loop)."""
+def metrics_text(port: ServicePort, hub: EventHub, responses: dict[str, int] | None = None) -> bytes:
+    """The Prometheus text exposition of a running service now (call on the loop); ``responses`` are the HTTP
+    responses given so far by status class."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_ServiceCollector(port, hub))
+    registry.register(_ServiceCollector(port, hub, responses or {}))
     return generate_latest(registry)

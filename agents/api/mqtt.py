@@ -2,17 +2,23 @@
 
 One connection (:class:`~streamer.transport.mqtt.MqttPublisher`) with a last will; after each connect the
 retained state (camera status, query state, the query list, discovery) is republished before ``online``.
+
+Health: ``<prefix>/health`` (retained) says ``{"status": "ok" | "unhealthy", "problems": ..., "restarts": ...}``;
+while the service is unhealthy ``<prefix>/available`` says ``offline``, so Home Assistant shows its entities as
+unavailable rather than quiet. The command topics exist only with ``mqtt.commands: true``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 
 from streamer.reader import CameraStatus
 from streamer.transport.mqtt import MqttPublisher, MqttSettings
 
 from ..config import FeedwatchConfig
+from ..service.health import HealthReport
 from ..service.port import ServicePort
 from .discovery import HomeAssistantDiscovery
 from .mqtt_commands import MqttCommands
@@ -46,6 +52,8 @@ class MqttApi:
     def __init__(self, config: FeedwatchConfig) -> None:
         self.settings = mqtt_settings(config)
         self.discovery_prefix = config.mqtt.discovery_prefix or None
+        self.commands = config.mqtt.commands
+        self.replies_under = config.mqtt.replies_under
         self.publisher: MqttPublisher | None = None
 
     async def start(self, port: ServicePort, stack: contextlib.AsyncExitStack) -> None:
@@ -53,8 +61,25 @@ class MqttApi:
         cameras = port.camera_ids()
         topics = MqttAlertTopics(publisher, {c.id: c.url for c in port.config.cameras})
         discovery = HomeAssistantDiscovery(publisher, self.discovery_prefix) if self.discovery_prefix else None
-        MqttCommands(port, publisher)
+        if self.commands:
+            MqttCommands(port, publisher, replies_under=self.replies_under)
         known = {q.id for q in port.queries()}
+        health = port.health
+
+        def health_changed(report: HealthReport) -> None:
+            publisher.publish(publisher.topic("health"), json.dumps({"schema": 1, **report.to_dict()}), retain=True)
+            if (publisher.availability == b"online") != report.healthy:
+                publisher.set_available(report.healthy)
+
+        publisher.on_problem(lambda text: health.problem("mqtt", text))
+        for name, doc, read in [
+            ("mqtt_rejected", "MQTT messages refused by the client library or the broker, dropped.", "rejected"),
+            ("mqtt_dropped", "MQTT messages dropped because the queue was full.", "dropped"),
+            ("mqtt_failures", "Times the MQTT publisher failed on a bug and restarted.", "failures"),
+        ]:
+            health.count(name, doc, functools.partial(lambda attr: float(getattr(publisher, attr)), read))
+        health.listen(health_changed)
+        health_changed(health.report())
 
         def publish_queries() -> None:
             queries = port.queries()

@@ -12,6 +12,10 @@ Command topics (all payloads JSON objects, at most ``MAX_PAYLOAD`` bytes):
 Every command is answered on its reply topic (the response topic, ``reply_to``, else
 ``<prefix>/commands/result``) with ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``; a refused
 command changes nothing. Query changes are handled in arrival order; questions run side by side.
+
+Replies go only under ``mqtt.reply_prefix`` (default ``<prefix>/reply``): a command naming any other reply topic
+(feedwatch's own state topics, another system's) is refused, with the reason on ``<prefix>/commands/result``, and
+not run. Payloads are parsed with limits (:mod:`streamer.jsonsafe`: depth, finite numbers, valid UTF-8).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from typing import Any
 import aiomqtt
 from pydantic import ValidationError
 
+from streamer import jsonsafe
 from streamer.errors import FeedwatchError
 from streamer.transport.mqtt import MqttPublisher
+from streamer.transport.topics import TopicError, check_topic, under
 
 from ..config import QueryConfig, format_validation_error
 from ..scoring import Query
@@ -40,23 +46,42 @@ MAX_PAYLOAD = 8192
 class MqttCommands:
     """Serve the command topics of one running service."""
 
-    def __init__(self, port: ServicePort, publisher: MqttPublisher) -> None:
+    def __init__(self, port: ServicePort, publisher: MqttPublisher, *, replies_under: str) -> None:
         self.port = port
         self.publisher = publisher
+        self.replies_under = replies_under
+        self.result_topic = publisher.topic("commands", "result")
         publisher.subscribe(publisher.topic("queries", "set"), self._on_set)
         publisher.subscribe(publisher.topic("queries", "+", "delete"), self._on_delete)
         publisher.subscribe(publisher.topic("ask"), self._on_ask, concurrent=True)
 
-    def _reply(self, message: aiomqtt.Message, payload: dict[str, Any], body: dict[str, Any] | None) -> None:
+    def reply_topic(self, message: aiomqtt.Message, body: dict[str, Any] | None) -> str:
+        """Where the answer to ``message`` goes; :class:`ValueError` when it names a topic replies may not go to."""
         props = message.properties
-        topic = getattr(props, "ResponseTopic", None) if props is not None else None
+        asked: object = getattr(props, "ResponseTopic", None) if props is not None else None
+        if not asked and body is not None:
+            asked = body.get("reply_to")
+        if asked is None or asked == "":
+            return self.result_topic
+        try:
+            topic = check_topic(asked)
+        except TopicError as exc:
+            raise ValueError(f"reply topic refused: {exc}") from None
+        if not under(topic, self.replies_under):
+            raise ValueError(
+                f"reply topic {topic!r} refused: replies go only under {self.replies_under}/ (mqtt.reply_prefix)"
+            )
+        return topic
+
+    def _reply(self, message: aiomqtt.Message, payload: dict[str, Any], topic: str | None) -> None:
+        props = message.properties
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        if not topic and body is not None and isinstance(body.get("reply_to"), str):
-            topic = body["reply_to"]
-        if not topic or any(c in topic for c in "#+"):
-            topic = self.publisher.topic("commands", "result")
         payload = {"schema": 1, "command": str(message.topic), **payload}
-        self.publisher.publish(topic, json.dumps(payload), qos=1, correlation=correlation)
+        self.publisher.publish(topic or self.result_topic, json.dumps(payload), qos=1, correlation=correlation)
+
+    def _refuse(self, message: aiomqtt.Message, error: str, topic: str | None) -> None:
+        log.warning("MQTT command on %s refused: %s", message.topic, error)
+        self._reply(message, {"ok": False, "error": error}, topic)
 
     def _parse(self, message: aiomqtt.Message) -> dict[str, Any]:
         raw = message.payload
@@ -65,17 +90,38 @@ class MqttCommands:
         if len(raw) > MAX_PAYLOAD:
             raise ValueError(f"payload of {len(raw)} bytes is over the {MAX_PAYLOAD}-byte limit")
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"payload is not valid JSON: {exc}") from exc
+            body = jsonsafe.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"payload refused: {exc}") from None
         if not isinstance(body, dict):
             raise ValueError("payload must be a JSON object")
         return body
 
-    async def _on_set(self, message: aiomqtt.Message) -> None:
+    def _accept(self, message: aiomqtt.Message, *, body_needed: bool) -> tuple[dict[str, Any] | None, str] | None:
+        """The command's body and reply topic; None when it was refused (and the refusal sent)."""
         body: dict[str, Any] | None = None
         try:
-            body = self._parse(message)
+            if body_needed or message.payload:
+                body = self._parse(message)
+        except ValueError as exc:
+            try:  # the response topic (a property) may still be good even when the payload is not
+                topic = self.reply_topic(message, None)
+            except ValueError:
+                topic = self.result_topic
+            self._refuse(message, str(exc), topic)
+            return None
+        try:
+            return body, self.reply_topic(message, body)
+        except ValueError as exc:
+            self._refuse(message, str(exc), self.result_topic)  # nothing is run for a refused reply topic
+            return None
+
+    async def _on_set(self, message: aiomqtt.Message) -> None:
+        if (accepted := self._accept(message, body_needed=True)) is None:
+            return
+        body, topic = accepted
+        assert body is not None
+        try:
             fields = {k: v for k, v in body.items() if k != "reply_to"}
             try:
                 query = Query.from_config(QueryConfig.model_validate(fields))
@@ -83,33 +129,31 @@ class MqttCommands:
                 raise ValueError("; ".join(format_validation_error(exc))) from None
             await self.port.set_query(query)
         except (ValueError, FeedwatchError) as exc:
-            self._reply(message, {"ok": False, "error": str(exc)}, body)
+            self._refuse(message, str(exc), topic)
             return
-        self._reply(message, {"ok": True, "query": query.to_dict()}, body)
+        self._reply(message, {"ok": True, "query": query.to_dict()}, topic)
 
     async def _on_delete(self, message: aiomqtt.Message) -> None:
+        if (accepted := self._accept(message, body_needed=False)) is None:
+            return
+        _, topic = accepted
         query_id = str(message.topic).split("/")[-2]
-        body: dict[str, Any] | None = None
-        try:
-            if message.payload:
-                body = self._parse(message)
-        except ValueError as exc:
-            self._reply(message, {"ok": False, "error": str(exc)}, None)
-            return
         if not await self.port.delete_query(query_id):
-            self._reply(message, {"ok": False, "error": f"no standing query {query_id!r}"}, body)
+            self._refuse(message, f"no standing query {query_id!r}", topic)
             return
-        self._reply(message, {"ok": True, "deleted": query_id}, body)
+        self._reply(message, {"ok": True, "deleted": query_id}, topic)
 
     async def _on_ask(self, message: aiomqtt.Message) -> None:
-        body: dict[str, Any] | None = None
+        if (accepted := self._accept(message, body_needed=True)) is None:
+            return
+        body, topic = accepted
+        assert body is not None
         try:
-            body = self._parse(message)
             question = body.get("question")
             if not isinstance(question, str):
                 raise ValueError("'question' must be a non-empty string")
             answer = await self.port.ask(question)
         except (ValueError, FeedwatchError) as exc:
-            self._reply(message, {"ok": False, "error": str(exc)}, body)
+            self._refuse(message, str(exc), topic)
             return
-        self._reply(message, {"ok": True, **answer.to_dict()}, body)
+        self._reply(message, {"ok": True, **answer.to_dict()}, topic)

@@ -56,14 +56,18 @@ class Camera:
         )
 
     async def ingest(self, notify: Callable[[], None]) -> None:
-        """Move frames from the reader into the buffer until the reader ends; ``notify`` the scheduler each time."""
-        try:
-            async for frame in self.reader.frames():
-                await self.buffer.put(frame)
-                notify()
-        finally:
-            await self.buffer.close()
+        """Move frames from the reader into the buffer until the reader ends; ``notify`` the scheduler each time.
+
+        Safe to call again after it failed: it goes on with the reader's next frame. Closing the buffer once the
+        camera is done for good is the caller's (:meth:`end`)."""
+        async for frame in self.reader.frames():
+            await self.buffer.put(frame)
             notify()
+
+    async def end(self, notify: Callable[[], None]) -> None:
+        """No more frames will come: close the buffer, so the scheduler scores what is left and moves on."""
+        await self.buffer.close()
+        notify()
 
     def latest(self) -> Frame | None:
         newest = self.buffer.latest(1)

@@ -54,6 +54,7 @@ class OutputStage:
         self.recorder = recorder
         self.listeners = listeners
         self.open = OpenAlerts()
+        self.listener_failures = 0
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=queue_size)
 
     async def put(self, event: Event | None) -> None:
@@ -75,4 +76,13 @@ class OutputStage:
             self.open.update(alert)
             published = AlertEvent.of(alert)
             for listener in self.listeners:
-                await listener(published)
+                try:
+                    await listener(published)
+                except Exception:  # one listener's bug must not keep the event from the others
+                    self.listener_failures += 1
+                    log.exception("alert %s (%s): listener %s failed", alert.id, alert.kind.value, _name(listener))
+
+
+def _name(listener: object) -> str:
+    """A listener as a log line names it (``MqttAlertTopics.alert``, ``HttpApi.start.<locals>.alert``)."""
+    return str(getattr(listener, "__qualname__", None) or type(listener).__qualname__)

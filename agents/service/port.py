@@ -24,6 +24,7 @@ from ..config import FeedwatchConfig
 from ..memory.store import MomentMemory
 from ..qa.answer import Answer
 from ..scoring import Query
+from .health import Health
 from .report import CameraReport
 
 __all__ = [
@@ -67,6 +68,11 @@ class ServicePort(Protocol):
     @property
     def asks(self) -> int:
         """Questions answered so far."""
+        ...
+
+    @property
+    def health(self) -> Health:
+        """Problems and stage restarts; the APIs report it and add their own problems and counters."""
         ...
 
     def camera_ids(self) -> list[str]: ...

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,11 +36,13 @@ from ..qa.asker import Asker
 from ..qa.selection import selection_for
 from ..scoring import InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
+from .health import Health
 from .output import OutputStage
 from .port import AlertListener, Extension, QueriesListener, StatusListener
 from .queries import QueryStore, StandingQueries
 from .recording import MomentRecorder
 from .report import CameraReport, ServiceReport
+from .supervisor import RestartPolicy, supervise
 
 __all__ = ["Service"]
 
@@ -90,6 +95,8 @@ class Service:
         self._asks = 0
         self._run: _Running | None = None
         self._stop = asyncio.Event()
+        self.health = Health()
+        self.restart_policy = RestartPolicy()
 
     def stop(self) -> None:
         """Ask the service to shut down (safe from a signal handler on the loop)."""
@@ -229,6 +236,8 @@ class Service:
         configured = [Query.from_config(q) for q in cfg.queries]
         recorder = MomentRecorder(memory)
         output = OutputStage(recorder, self._alert_listeners)
+        self.health.count("alert_listener_failures", "Alert events a listener (an API) failed on, each one logged.",
+                          lambda: float(output.listener_failures))  # fmt: skip
         scheduler = Scheduler(
             scorer,
             {cam_id: camera.buffer for cam_id, camera in self.cameras.items()},
@@ -255,21 +264,35 @@ class Service:
 
     def _status(self, camera: str, status: CameraStatus) -> None:
         for listener in self._status_listeners:
-            listener(camera, status)
+            try:
+                listener(camera, status)
+            except Exception:  # one listener's bug must not keep the news from the others
+                log.exception("camera %s is %s: a status listener failed", camera, status.value)
 
     def _queries_changed(self) -> None:
         for listener in self._query_listeners:
-            listener()
+            try:
+                listener()
+            except Exception:
+                log.exception("standing queries changed: a listener failed")
+
+    def _stage(
+        self, name: str, run: Callable[[], Awaitable[None]], *, restart: bool = True
+    ) -> Coroutine[Any, Any, None]:
+        """``run`` as a supervised stage: logged and restarted on bugs; fatal to ``watch`` once it cannot be."""
+        policy = self.restart_policy if restart else dataclasses.replace(self.restart_policy, restart=False)
+        return supervise(name, run, self.health, policy=policy, fatal=not self.retry, stopping=self._stop)
 
     async def _run_stages(self, run: _Running) -> None:
         async with asyncio.TaskGroup() as tg:
-            notify = run.scheduler.notify
-            ingest = [tg.create_task(c.ingest(notify), name=f"ingest-{c.id}") for c in self.cameras.values()]
-            stages = [*ingest, tg.create_task(run.output.run(), name="output")]
+            ingest = [tg.create_task(self._ingest(c, run), name=f"ingest-{c.id}") for c in self.cameras.values()]
+            output = tg.create_task(self._stage("output", run.output.run), name="output")
+            stages = [*ingest, output]
             sched = tg.create_task(self._schedule(run), name="scheduler")
             stages.append(sched)
             if self.retry:
-                stages.append(tg.create_task(self._prune_periodically(sched, run.memory), name="retention"))
+                prune = functools.partial(self._prune_periodically, sched, run.memory)
+                stages.append(tg.create_task(self._stage("retention", prune), name="retention"))
             stopper = tg.create_task(self._stop.wait(), name="stop-watch")
             await asyncio.wait([sched, stopper], return_when=asyncio.FIRST_COMPLETED)
             if not stopper.done():
@@ -289,9 +312,15 @@ class Service:
                 log.error("shutdown: %s did not finish within %.0f s; cancelling it", task.get_name(), _SHUTDOWN_S)
                 task.cancel()
 
+    async def _ingest(self, camera: Camera, run: _Running) -> None:
+        try:
+            await self._stage(f"ingest-{camera.id}", functools.partial(camera.ingest, run.scheduler.notify))
+        finally:
+            await camera.end(run.scheduler.notify)
+
     async def _schedule(self, run: _Running) -> None:
         try:
-            await run.scheduler.run()
+            await self._stage("scheduler", run.scheduler.run)
         finally:
             await run.output.put(None)
 

@@ -116,7 +116,7 @@ async def test_reads_writes_events_and_bad_input(running: tuple[Service, httpx.A
         ({"id": "x"}, 422, "text"),
         ({"id": "bad id!", "text": "t"}, 422, "id"),
         ({"id": "x", "text": "t", "threshold": 9}, 422, "threshold"),
-        ({"id": "x", "text": "t", "cameras": ["attic"]}, 400, "attic"),
+        ({"id": "x", "text": "t", "cameras": ["attic"]}, 422, "Input should be 'lobby' or 'gate'"),
     ]
     for body, status, word in bad:
         response = await client.post("/api/queries", json=body)

@@ -99,11 +99,15 @@ async def test_commands_asks_and_discovery(broker: Broker, inbox: Inbox, tmp_pat
         assert person["state_topic"] == "fw/lobby/query/person/state" and person["payload_on"] == "ON"
         image = _json(await inbox.wait_for("ha/image/feedwatch_fw_lobby_person_snapshot/config"))
         assert image["image_topic"] == "fw/lobby/query/person/snapshot"
+        problem = _json(await inbox.wait_for("ha/binary_sensor/feedwatch_fw_health/config"))
+        assert problem["state_topic"] == "fw/health" and problem["device_class"] == "problem"
+        assert "availability_topic" not in problem  # it must stay available while feedwatch says offline
+        assert _json(await inbox.wait_for("fw/health"))["status"] == "ok"
 
         c = inbox.client
         await _command(c, "fw/queries/set", json.dumps({"id": "door", "text": "a person at the door"}).encode(),
-                       "fw/replies/t1", b"c1")  # fmt: skip
-        ok = await inbox.wait_for("fw/replies/t1")
+                       "fw/reply/t1", b"c1")  # fmt: skip
+        ok = await inbox.wait_for("fw/reply/t1")
         assert _json(ok)["ok"] is True and ok.properties.CorrelationData == b"c1"  # type: ignore[union-attr]
         listed = await inbox.wait_for("fw/queries", lambda m: b'"door"' in m.payload)
         assert [q["id"] for q in _json(listed)["queries"]] == ["person", "door"]
@@ -118,30 +122,30 @@ async def test_commands_asks_and_discovery(broker: Broker, inbox: Inbox, tmp_pat
             ("fw/ask", json.dumps({"question": ""}).encode(), "non-empty string"),
         ]
         for i, (topic, payload, words) in enumerate(bad):
-            await _command(c, topic, payload, f"fw/replies/bad{i}", b"x")
-            reply = _json(await inbox.wait_for(f"fw/replies/bad{i}"))
+            await _command(c, topic, payload, f"fw/reply/bad{i}", b"x")
+            reply = _json(await inbox.wait_for(f"fw/reply/bad{i}"))
             assert reply["ok"] is False and words in reply["error"], (topic, reply)
         assert [q.id for q in service.queries()] == ["person", "door"]  # nothing changed
 
-        await _command(c, "fw/queries/door/delete", b"", "fw/replies/t2", b"c2")
-        assert _json(await inbox.wait_for("fw/replies/t2"))["ok"] is True
+        await _command(c, "fw/queries/door/delete", b"", "fw/reply/t2", b"c2")
+        assert _json(await inbox.wait_for("fw/reply/t2"))["ok"] is True
         await inbox.wait_for("fw/queries", lambda m: b'"door"' not in m.payload and b'"person"' in m.payload)
         await inbox.wait_for("ha/binary_sensor/feedwatch_fw_lobby_door/config", lambda m: m.payload == b"")
 
-        await _command(c, "fw/ask", json.dumps({"question": "when was a person here?"}).encode(), "fw/replies/a1",
+        await _command(c, "fw/ask", json.dumps({"question": "when was a person here?"}).encode(), "fw/reply/a1",
                        b"ask-1")  # fmt: skip
-        answer = await inbox.wait_for("fw/replies/a1", timeout=30)
+        answer = await inbox.wait_for("fw/reply/a1", timeout=30)
         assert answer.properties.CorrelationData == b"ask-1"  # type: ignore[union-attr]
         body = _json(answer)
         assert body["ok"] is True and "answer" in body and "citations" in body and "timings_ms" in body
         # An MQTT 3.1.1 client names its reply topic in the payload.
         async with aiomqtt.Client("127.0.0.1", broker.port, identifier="v311") as old:
-            await old.publish("fw/ask", json.dumps({"question": "anything?", "reply_to": "fw/replies/v311"}), qos=1)
-        assert _json(await inbox.wait_for("fw/replies/v311", timeout=30))["ok"] is True
+            await old.publish("fw/ask", json.dumps({"question": "anything?", "reply_to": "fw/reply/v311"}), qos=1)
+        assert _json(await inbox.wait_for("fw/reply/v311", timeout=30))["ok"] is True
 
         await _command(c, "fw/queries/set", json.dumps({"id": "visitor", "text": "a visitor"}).encode(),
-                       "fw/replies/t3", b"c3")  # fmt: skip
-        assert _json(await inbox.wait_for("fw/replies/t3"))["ok"] is True
+                       "fw/reply/t3", b"c3")  # fmt: skip
+        assert _json(await inbox.wait_for("fw/reply/t3"))["ok"] is True
     finally:
         service.stop()
         await asyncio.wait_for(task, scaled(20))

@@ -1,0 +1,95 @@
+"""The service's health: what is wrong now, how often each stage was restarted, and who wants to know.
+
+A stage that fails is logged and restarted (:mod:`.supervisor`); one that cannot come back, or a part that reports
+a standing problem (the MQTT publisher failing on a bug), makes the service unhealthy until it recovers. The APIs
+show it: ``/api/health`` answers 503, the MQTT availability topic says ``offline``, ``feedwatch_healthy`` is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from streamer.redact import redact_text
+
+__all__ = ["Health", "HealthCounter", "HealthReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The service's health at one moment: problems by part (stage name), restarts by stage."""
+
+    problems: dict[str, str] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "status": "ok" if self.healthy else "unhealthy",
+            "problems": dict(self.problems),
+            "restarts": dict(self.restarts),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCounter:
+    """A counter some part of the service keeps (messages the broker refused, say), read at scrape time."""
+
+    name: str
+    doc: str
+    read: Callable[[], float]
+
+
+class Health:
+    """Problems and restarts of a running service; listeners hear every change (call on the loop)."""
+
+    def __init__(self) -> None:
+        self._problems: dict[str, str] = {}
+        self._restarts: dict[str, int] = {}
+        self._listeners: list[Callable[[HealthReport], None]] = []
+        self.counters: list[HealthCounter] = []
+
+    @property
+    def healthy(self) -> bool:
+        return not self._problems
+
+    def report(self) -> HealthReport:
+        return HealthReport(dict(self._problems), dict(self._restarts))
+
+    def listen(self, listener: Callable[[HealthReport], None]) -> None:
+        self._listeners.append(listener)
+
+    def count(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """Expose a counter kept elsewhere as the metric ``feedwatch_<name>``."""
+        self.counters.append(HealthCounter(name, doc, read))
+
+    def problem(self, part: str, text: str | None) -> None:
+        """Record that ``part`` is broken (``text`` says how), or with None that it works again."""
+        if text is None:
+            if self._problems.pop(part, None) is not None:
+                log.warning("health: %s recovered", part)
+                self._changed()
+            return
+        text = redact_text(text)
+        if self._problems.get(part) != text:
+            self._problems[part] = text
+            log.error("health: UNHEALTHY: %s: %s", part, text)
+            self._changed()
+
+    def restarted(self, stage: str) -> None:
+        self._restarts[stage] = self._restarts.get(stage, 0) + 1
+        self._changed()
+
+    def _changed(self) -> None:
+        report = self.report()
+        for listener in self._listeners:
+            try:
+                listener(report)
+            except Exception:  # a listener's bug must not hide the problem from the others
+                log.exception("health: a listener failed")
