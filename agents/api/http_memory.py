@@ -23,16 +23,20 @@ from ..qa.retrieval import question_words, shared_words
 from ..service.port import ServicePort
 from .http_live import MAX_OFFSET, NOT_FOUND, ErrorOut, invalid, jpeg_file, moment_view
 
-__all__ = ["memory_routes"]
+__all__ = ["NOT_ONLY_SPACE", "memory_routes"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+\.jpg$")
 
 
+# Something besides whitespace, as Python's str.strip (which the asker uses) sees whitespace, spelt out: regex
+# engines disagree on what \s means (JSON Schema's leaves out U+0085 and U+001C-U+001F, Python's does not).
+NOT_ONLY_SPACE = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 class AskIn(BaseModel):
-    # Python's idea of whitespace (the asker strips it), so that what the schema allows the asker takes.
     model_config = ConfigDict(regex_engine="python-re")
     question: str = Field(
-        min_length=1, max_length=MAX_QUESTION, pattern=r"\S", description="The question, in plain language."
+        min_length=1, max_length=MAX_QUESTION, pattern=NOT_ONLY_SPACE, description="The question, in plain language."
     )
     limit: int = Field(default=5, ge=1, le=50, description="Moments or frames an extractive answer cites at most.")
 

@@ -77,6 +77,7 @@ class StandingQueries:
         self.store = store
         self.cameras = cameras
         self._listeners: list[Callable[[], None]] = []
+        self._saving = asyncio.Lock()  # one read-modify-write of the store at a time (HTTP and MQTT race)
 
     def listen(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the loop) whenever the standing queries change."""
@@ -92,7 +93,8 @@ class StandingQueries:
             raise ConfigError(f"query {query.id!r} names unknown camera(s) {unknown}; known: {sorted(self.cameras)}")
         self.scheduler.add_query(query)
         log.info("standing query %s added: %r", query.id, query.text)
-        await asyncio.to_thread(self.store.remember, query)
+        async with self._saving:
+            await asyncio.to_thread(self.store.remember, query)
         self._changed()
 
     async def delete(self, query_id: str) -> bool:
@@ -100,7 +102,8 @@ class StandingQueries:
         if not await self.scheduler.remove_query(query_id):
             return False
         log.info("standing query %s removed", query_id)
-        await asyncio.to_thread(self.store.forget, query_id)
+        async with self._saving:
+            await asyncio.to_thread(self.store.forget, query_id)
         self._changed()
         return True
 

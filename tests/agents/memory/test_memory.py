@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from agents.memory import Keyframe, Moment, MomentMemory, disk_usage, prune
+from agents.memory import Keyframe, Moment, MomentMemory, atomic_write, disk_usage, prune
 from streamer import MemoryStoreError
 
 
@@ -116,3 +118,20 @@ def test_retention_compacts_vector_shards(tmp_path: Path) -> None:
     with MomentMemory(tmp_path) as again:  # reopened from the compacted files
         assert again.count() == left and again.vectors is not None and len(again.vectors) == left
         assert again.search_similar(vecs[int(survivor.id[1:])], k=1)[0].moment.id == survivor.id
+
+
+def test_atomic_writes_racing_on_one_path_never_trip_over_each_other(tmp_path: Path) -> None:
+    # Found by the soak test: two writers (an HTTP and an MQTT query change) shared one temporary name, and one
+    # rename found the other's file gone (FileNotFoundError, a 500).
+    target = tmp_path / "queries.json"
+    payloads = [json.dumps({"writer": i, "fill": "x" * 4000}).encode() for i in range(8)]
+
+    def write(data: bytes) -> None:
+        for _ in range(50):
+            atomic_write(target, data)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, payloads))
+    assert target.read_bytes() in payloads  # whole, one writer's
+    assert [p.name for p in tmp_path.iterdir()] == ["queries.json"]  # no temporary file left behind
+    assert target.stat().st_mode & 0o777 == 0o644
