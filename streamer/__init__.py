@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .errors import ModelError as ModelError
     from .errors import PublishError as PublishError
     from .errors import SourceError as SourceError
+    from .errors import SourceTimeoutError as SourceTimeoutError
     from .frames import Frame as Frame
     from .frames import Window as Window
     from .frames import encode_jpeg as encode_jpeg
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from .policies import OverflowPolicy as OverflowPolicy
     from .reader import CameraReader as CameraReader
     from .reader import CameraStatus as CameraStatus
+    from .reader import Outage as Outage
     from .reader import ReaderStats as ReaderStats
+    from .recovery import ReconnectPlan as ReconnectPlan
     from .redact import redact_text as redact_text
     from .redact import redact_url as redact_url
     from .sampling import RateSampler as RateSampler
@@ -48,10 +51,12 @@ else:  # type checkers see the imports above; at run time each name loads on fir
                 "ModelError",
                 "PublishError",
                 "SourceError",
+                "SourceTimeoutError",
             ),
             "frames": ("Frame", "Window", "encode_jpeg"),
             "policies": ("Backoff", "OverflowPolicy"),
-            "reader": ("CameraReader", "CameraStatus", "ReaderStats"),
+            "reader": ("CameraReader", "CameraStatus", "Outage", "ReaderStats"),
+            "recovery": ("ReconnectPlan",),
             "redact": ("redact_text", "redact_url"),
             "sampling": ("RateSampler",),
             "source": ("FrameDecoder", "SourceOptions", "open_container", "probe"),

@@ -14,6 +14,7 @@ __all__ = [
     "ModelError",
     "PublishError",
     "SourceError",
+    "SourceTimeoutError",
 ]
 
 
@@ -27,6 +28,10 @@ class ConfigError(FeedwatchError, ValueError):
 
 class SourceError(FeedwatchError, OSError):
     """A video source could not be opened or read. The message names the redacted source."""
+
+
+class SourceTimeoutError(SourceError, TimeoutError):
+    """A video source did not answer in time (it may be down, or far away: a longer timeout may help)."""
 
 
 class ModelError(FeedwatchError, RuntimeError):

@@ -7,11 +7,12 @@ reconnects, status and the overflow policy.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -22,13 +23,14 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .errors import SourceError
+from .errors import SourceError, SourceTimeoutError
 from .frames import Frame, encode_jpeg
+from .recovery import session_read_timeout
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
 from .urls import is_file_source
 
-__all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "open_container", "probe"]
+__all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "is_rtsp", "open_container", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +50,29 @@ class SourceOptions:
     loop: bool = False
     rtsp_transport: Literal["tcp", "udp"] | None = None
     open_timeout_s: float = 10.0
-    read_timeout_s: float = 10.0
+    # The longest a read may wait (a slow camera's four frame intervals are capped here); a session waits less:
+    # the stall limit, stall_s or four frame intervals, whichever is longer.
+    read_timeout_s: float = 30.0
+    stall_s: float = 2.0
     decoder_threads: int = 0  # 0: one per CPU core
     # Skip decoding non-reference frames (B-frames, mostly) when sampling at most half the stream's
     # rate: the sampler then picks the next reference frame, at most a frame or two later. None: auto.
     skip_nonref: bool | None = None
 
 
+def is_rtsp(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in ("rtsp", "rtsps")
+
+
+# RTSP announces its streams in the SDP, so FFmpeg need not read seconds of packets to learn them: by default it
+# reads 20 frames to estimate the frame rate (2 s at 10 fps, measured: opens of 3.0-3.5 s against 0.9 s with these)
+# and analyses up to 5 s. The rate comes from the SDP or the packets' timestamps instead.
+_RTSP_PROBE = {"fpsprobesize": "0", "analyzeduration": "500000"}
+
+
 def open_container(url: str, options: SourceOptions) -> Any:
-    """Open ``url`` for reading with FFmpeg, mapping every failure to one clear :class:`SourceError`."""
+    """Open ``url`` for reading with FFmpeg, mapping every failure to one clear :class:`SourceError`
+    (:class:`SourceTimeoutError` when the source did not answer in time)."""
     shown = redact_url(url)
     if is_file_source(url):
         path = url.removeprefix("file://")
@@ -65,8 +81,10 @@ def open_container(url: str, options: SourceOptions) -> Any:
         if os.path.isdir(path):
             raise SourceError(f"cannot open {shown}: it is a directory, not a video file")
     ffmpeg_options: dict[str, str] = {}
-    if options.rtsp_transport and urlsplit(url).scheme.lower() in ("rtsp", "rtsps"):
-        ffmpeg_options["rtsp_transport"] = options.rtsp_transport
+    if is_rtsp(url):
+        ffmpeg_options.update(_RTSP_PROBE)
+        if options.rtsp_transport:
+            ffmpeg_options["rtsp_transport"] = options.rtsp_transport
     started = time.monotonic()
     try:
         return av.open(
@@ -85,15 +103,64 @@ def open_container(url: str, options: SourceOptions) -> Any:
         if not is_file_source(url):
             # FFmpeg's network demuxers report a silent server as invalid data once they give up.
             if time.monotonic() - started >= 0.9 * options.open_timeout_s:
-                raise SourceError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
+                raise SourceTimeoutError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
             raise SourceError(f"cannot open {shown}: the server did not send a stream FFmpeg can read") from exc
         raise SourceError(f"cannot open {shown}: not a video FFmpeg can read (invalid data)") from exc
     except av.error.ConnectionRefusedError as exc:
         raise SourceError(f"cannot open {shown}: connection refused (is the camera or server up?)") from exc
     except av.error.ExitError as exc:
-        raise SourceError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
+        raise SourceTimeoutError(f"cannot open {shown}: no answer within {options.open_timeout_s:g} s") from exc
     except (av.error.FFmpegError, OSError) as exc:
         raise SourceError(f"cannot open {shown}: {redact_text(str(exc))}") from exc
+
+
+class _Stopped(Exception):
+    """The reader was asked to stop while an open was under way."""
+
+
+def _open_watched(url: str, options: SourceOptions, cancelled: Callable[[], bool]) -> Any:
+    """:func:`open_container` in a helper thread that this one can walk away from.
+
+    FFmpeg's own timeout does not cover everything an open may block on (resolving a host name, for one), and
+    it cannot see the reader's stop flag. This thread waits at most the open timeout (and a little), and not at
+    all once ``cancelled()``; an open left behind closes what it opens when it finally returns.
+    """
+    done = threading.Event()
+    lock = threading.Lock()
+    result: dict[str, Any] = {}
+    abandoned = False
+
+    def work() -> None:
+        try:
+            container = open_container(url, options)
+        except BaseException as exc:  # handed to the waiting thread, or dropped with the abandoned open
+            with lock:
+                result["error"] = exc
+                done.set()
+            return
+        with lock:
+            if not abandoned:
+                result["container"] = container
+                done.set()
+                return
+        container.close()  # nobody waits for it any more
+
+    threading.Thread(target=work, name="open", daemon=True).start()
+    deadline = time.monotonic() + options.open_timeout_s + 1.0
+    while not done.wait(0.05):
+        if cancelled() or time.monotonic() > deadline:
+            with lock:
+                abandoned = not done.is_set()
+            if abandoned:
+                if cancelled():
+                    raise _Stopped
+                raise SourceTimeoutError(
+                    f"cannot open {redact_url(url)}: no answer within {options.open_timeout_s:g} s (abandoned)"
+                )
+            break
+    if "error" in result:
+        raise result["error"]
+    return result["container"]
 
 
 def probe(url: str, options: SourceOptions) -> None:
@@ -143,10 +210,22 @@ def _scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 class FrameDecoder:
     """Decode one source session into sampled frames. Blocking: run it in a worker thread."""
 
-    def __init__(self, camera: str, url: str, options: SourceOptions) -> None:
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        options: SourceOptions,
+        *,
+        interval_hint_s: float | None = None,
+        read_floor_s: float = 0.0,
+    ) -> None:
         self.camera = camera
         self.url = url
         self.options = options
+        self.interval_hint_s = interval_hint_s  # the stream's frame interval, if a past session measured it
+        self.read_floor_s = read_floor_s
+        self.opened = False  # the session opened (a failure after this is not an open failure)
+        self.read_timeout_s = options.read_timeout_s  # what this session's reads wait at most
         self.decoded = 0
         self.bad_packets = 0
         self.duration_s: float | None = None
@@ -157,6 +236,33 @@ class FrameDecoder:
         # Set by the watchdog to abandon a session that delivers packets but no frames.
         self.abort = threading.Event()
 
+    def _open(self, stop: threading.Event, interval_s: float | None = None) -> Any:
+        """Open the source with reads that wait the stall limit for ``interval_s`` (or the hint); None if stopped."""
+        opts = self.options
+        self.read_timeout_s = session_read_timeout(
+            opts.stall_s, interval_s or self.interval_hint_s, opts.read_timeout_s, self.read_floor_s
+        )
+        try:
+            container = _open_watched(
+                self.url,
+                dataclasses.replace(opts, read_timeout_s=self.read_timeout_s),
+                lambda: stop.is_set() or self.abort.is_set(),
+            )
+        except _Stopped:
+            return None
+        self.opened = True
+        return container
+
+    def _fits(self, interval_s: float) -> bool:
+        """Whether this session's reads wait long enough for a stream with frames every ``interval_s``."""
+        opts = self.options
+        needed = session_read_timeout(opts.stall_s, interval_s, opts.read_timeout_s, self.read_floor_s)
+        return needed <= self.read_timeout_s + 0.25
+
+    def stall_limit(self) -> float:
+        """Seconds without a decoded frame after which this session counts as stalled."""
+        return max(self.options.stall_s, 4.0 * self.frame_interval_s if self.frame_interval_s else 0.0)
+
     def frames(self, stop: threading.Event, *, seq_start: int = 0) -> Iterator[Frame]:
         """Open the source and yield sampled frames until end of stream or ``stop`` is set.
 
@@ -165,11 +271,21 @@ class FrameDecoder:
         """
         opts = self.options
         shown = redact_url(self.url)
-        container = open_container(self.url, opts)
+        container = self._open(stop)
+        if container is None:
+            return
         try:
             if not container.streams.video:
                 raise SourceError(f"cannot read {shown}: it has no video track")
             stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            if rate and not self._fits(float(1 / rate)):
+                # A slow camera, by its own account: reopen once, with reads that wait long enough for it.
+                container.close()
+                container = self._open(stop, float(1 / rate))
+                if container is None:
+                    return
+                stream = container.streams.video[0]
             if container.duration:
                 self.duration_s = container.duration / 1_000_000
             ctx = stream.codec_context
@@ -203,6 +319,12 @@ class FrameDecoder:
                     return
                 if self.abort.is_set():
                     raise SourceError(f"lost {shown}: no frame decoded for too long (stalled)")
+                # Once frames have come, packets that bring none for the stall limit end the session here, without
+                # waiting for the watchdog: when a quiet UDP session times out, FFmpeg first hands over a packet it
+                # held for reordering, which would otherwise buy the session another read timeout (measured: the
+                # session then ended 4 s after the last packet instead of 2 s).
+                if self.decoded and time.monotonic() - (self.last_frame_mono or 0.0) > self.stall_limit():
+                    raise SourceError(f"lost {shown}: no frame decoded for {self.stall_limit():.1f} s (stalled)")
                 try:
                     decoded = packet.decode()
                     bad_run = 0
@@ -253,7 +375,9 @@ class FrameDecoder:
                     )
                     seq += 1
         except av.error.ExitError as exc:
-            raise SourceError(f"lost {shown}: no data within {opts.read_timeout_s:g} s") from exc
+            if self.abort.is_set():
+                raise SourceError(f"lost {shown}: no frame decoded for too long (stalled)") from exc
+            raise SourceError(f"lost {shown}: no data within {self.read_timeout_s:g} s") from exc
         except (av.error.FFmpegError, OSError) as exc:
             if isinstance(exc, SourceError):
                 raise

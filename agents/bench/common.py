@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,11 +12,21 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ChildRun", "free_port", "percentile", "run_child", "run_python_child", "wait_port", "wait_stream"]
+__all__ = [
+    "ChildRun",
+    "LocalBroker",
+    "free_port",
+    "percentile",
+    "run_child",
+    "run_python_child",
+    "wait_port",
+    "wait_stream",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +104,24 @@ def wait_stream(url: str, timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not start streaming within {timeout_s:g} s: {exc}") from None
         time.sleep(0.1)
+
+
+class LocalBroker:
+    """A mosquitto of the benchmark's own, on a free port (configuration in ``work``)."""
+
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.conf = work / "mosquitto.conf"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> LocalBroker:
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

@@ -28,7 +28,8 @@ from typing import Any
 import aiomqtt
 import yaml
 
-from .common import free_port, percentile, wait_port, wait_stream
+from .common import LocalBroker, free_port, percentile, wait_port, wait_stream
+from .rtsp import free_udp_block, perl_rtsp_server_command
 
 __all__ = ["run_e2e_bench"]
 
@@ -59,8 +60,9 @@ class _Feeds:
     def __enter__(self) -> _Feeds:
         if not self.use_rtsp:
             return self
+        rtp = free_udp_block(2 * self.cameras + 8)  # two RTP ports per stream
         self.procs.append(subprocess.Popen(
-            ["rtsp-server-perl", "-c", str(self.client_port), "-s", str(self.source_port), "-l", "0"],
+            perl_rtsp_server_command(self.client_port, self.source_port, rtp),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
         wait_port(self.client_port)
@@ -86,27 +88,6 @@ class _Feeds:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-class _Broker:
-    """A mosquitto of the benchmark's own, on a free port."""
-
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.conf = work / "mosquitto.conf"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> _Broker:
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Path, report_path: Path) -> dict[str, Any]:
@@ -177,7 +158,7 @@ def service_config(urls: list[str], scorer: dict[str, Any], broker_port: int, me
 def _step(
     cameras: int, seconds: float, clip: Path, scorer: dict[str, Any], use_rtsp: bool, work: Path
 ) -> dict[str, Any]:
-    with _Broker(work) as broker, _Feeds(clip, cameras, use_rtsp) as feeds:
+    with LocalBroker(work) as broker, _Feeds(clip, cameras, use_rtsp) as feeds:
         config = service_config([feeds.url(i) for i in range(cameras)], scorer, broker.port, work / "memory")
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))

@@ -23,6 +23,7 @@ __all__ = [
     "HttpConfig",
     "MemorySettings",
     "MqttConfig",
+    "OfflineHook",
     "OpenAIVLMSettings",
     "QAConfig",
     "QueryConfig",
@@ -50,6 +51,22 @@ def default_memory_dir() -> Path:
     return Path(base) / "feedwatch" / "memory"
 
 
+class OfflineHook(_Strict):
+    """A recovery command for a camera that stays away: run once it has been away ``after_s``, at most once per
+    ``cooldown_s``, with the camera in its environment (FEEDWATCH_CAMERA, FEEDWATCH_CAMERA_SOURCE with credentials
+    masked, FEEDWATCH_AWAY_S, FEEDWATCH_OUTAGE_CAUSE); its output goes to the log."""
+
+    after_s: float = Field(default=120.0, gt=0, le=86400, description="Seconds away before the command runs.")
+    command: list[str] = Field(
+        min_length=1,
+        description="The command and its arguments, run directly (not by a shell): ['/usr/local/bin/poe-cycle', '3'].",
+    )
+    cooldown_s: float = Field(default=600.0, ge=0, le=7 * 86400, description="Seconds before it may run again.")
+    timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds the command may run before it is killed."
+    )
+
+
 class CameraConfig(_Strict):
     """One camera: where its stream is and how to sample it."""
 
@@ -70,9 +87,30 @@ class CameraConfig(_Strict):
     )
     realtime: bool = Field(default=False, description="Pace a file at its own speed, as if it were a live camera.")
     loop: bool = Field(default=False, description="Replay a file from the start when it ends.")
-    open_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Seconds to wait for a stream to open.")
+    open_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for a stream to open the first time; reconnects start with 3 s and grow to this "
+        "only if the camera is slow to answer.",
+    )
+    stall_s: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=300,
+        description="A live camera that delivers no frame for this long (or for four of its frame intervals, if "
+        "longer) is stalled, and its session is dropped and reopened at once.",
+    )
     read_timeout_s: float = Field(
-        default=10.0, gt=0, le=300, description="Seconds without data before a stream counts as lost."
+        default=30.0,
+        gt=0,
+        le=600,
+        description="The longest a read ever waits for data, even for the slowest camera (four frame intervals are "
+        "capped here); a live camera is given up on after its stall limit, usually much sooner.",
+    )
+    on_offline: OfflineHook | None = Field(
+        default=None,
+        description="A command to run when the camera has been away this long (reboot it, power-cycle its PoE port).",
     )
 
     @field_validator("url")
