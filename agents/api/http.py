@@ -55,6 +55,8 @@ class HttpApi:
 
         port.on_alert(alert)
         port.on_status(status)
+        port.on_outage(lambda outage: hub.publish("outage", {"event": "offline" if outage.end is None else "back",
+                                                             **outage.to_dict()}))  # fmt: skip
         port.on_queries(lambda: hub.publish("queries", {"queries": [q.id for q in port.queries()]}))
         app = create_app(port, hub, self.token, max_body=self.config.max_body_kb * 1024)
         server = await stack.enter_async_context(HttpServer(app, self.config.host, self.config.port))

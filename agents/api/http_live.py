@@ -59,6 +59,14 @@ def query_model(cameras: list[str]) -> type[QueryConfig]:
     )
 
 
+class OutageOut(BaseModel):
+    camera: str
+    start: float = Field(description="When the camera went away (Unix seconds).")
+    end: float | None = Field(description="When frames flowed again (Unix seconds); null while it is away.")
+    duration_s: float | None
+    cause: str = Field(description="Why it went away, with any credentials masked.")
+
+
 class CameraOut(BaseModel):
     id: str
     status: str
@@ -76,6 +84,13 @@ class CameraOut(BaseModel):
     buffer_seconds: float
     latest: float | None = Field(description="Wall-clock time of the newest buffered frame (Unix seconds).")
     snapshot_url: str
+    transport: str | None = Field(
+        description="RTSP transport of the current session ('udp', 'tcp', 'auto'; '(fallback)' when it is not the "
+        "configured one); null for other sources."
+    )
+    offline_s: float = Field(description="Seconds the camera has been neither live nor ended since the start.")
+    outages: int = Field(description="Times the camera went away.")
+    last_outage: OutageOut | None = Field(description="The open outage (end null) or the last one.")
 
 
 class QueryOut(BaseModel):
@@ -123,7 +138,9 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
                 id=r.camera, status=r.status, error=r.error, decoded=r.decoded, sampled=r.sampled, dropped=r.dropped,
                 reconnects=r.reconnects, scored=r.scored, skipped=r.skipped, alerts=r.alerts, lag_s=r.lag_s,
                 buffer_frames=r.buffer_frames, open_alerts=r.open_alerts, buffer_seconds=r.buffer_seconds,
-                latest=r.latest, snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg",
+                latest=r.latest, snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg", transport=r.transport,
+                offline_s=r.offline_s, outages=r.outages,
+                last_outage=OutageOut.model_validate(r.last_outage) if r.last_outage else None,
             )
             for r in port.camera_reports()
         ]  # fmt: skip
@@ -198,7 +215,8 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
 
     @api.get("/events", response_class=StreamingResponse)
     async def events() -> StreamingResponse:
-        """Server-sent events: ``alert`` (new, update, end), ``status`` (camera status), ``queries``."""
+        """Server-sent events: ``alert`` (new, update, end), ``status`` (camera status), ``outage`` (a camera went
+        away or came back), ``queries``."""
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(hub.stream(), media_type="text/event-stream", headers=headers)
 

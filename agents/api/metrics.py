@@ -22,6 +22,9 @@ _COUNTERS = [
     ("frames_skipped", "skipped", "Frames skipped by the scheduler to keep up with live feeds."),
     ("alerts", "alerts", "Alerts opened."),
     ("reconnects", "reconnects", "Times the camera was reopened."),
+    ("camera_offline_seconds", "offline_s", "Seconds the camera was neither live nor ended (connecting, away)."),
+    ("camera_outages", "outages", "Times the camera went away."),
+    ("camera_hook_runs", "hook_runs", "Times the camera's on_offline command ran."),
 ]
 
 

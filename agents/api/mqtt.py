@@ -10,11 +10,13 @@ unavailable rather than quiet. The command topics exist only with ``mqtt.command
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
+import logging
 
-from streamer.reader import CameraStatus
+from streamer.reader import CameraStatus, Outage
 from streamer.transport.mqtt import MqttPublisher, MqttSettings
 
 from ..config import FeedwatchConfig
@@ -25,6 +27,8 @@ from .mqtt_commands import MqttCommands
 from .mqtt_topics import MqttAlertTopics
 
 __all__ = ["MqttApi", "mqtt_settings"]
+
+log = logging.getLogger(__name__)
 
 
 def mqtt_settings(cfg: FeedwatchConfig) -> MqttSettings:
@@ -101,6 +105,20 @@ class MqttApi:
         publish_queries()
         publisher.on_connect(publish_queries)
         port.on_status(topics.camera_status)
+        outage_events: set[asyncio.Task[None]] = set()
+
+        async def send_outage(event: Outage) -> None:
+            try:
+                await topics.outage(event)
+            except Exception:  # the outbox failed (a full disk, say): say so, keep the service up
+                log.exception("camera %s: could not queue its outage event", event.camera)
+
+        def outage(event: Outage) -> None:
+            task = asyncio.create_task(send_outage(event), name=f"mqtt-outage-{event.camera}")
+            outage_events.add(task)
+            task.add_done_callback(outage_events.discard)
+
+        port.on_outage(outage)
         port.on_alert(topics.alert)
         port.on_queries(queries_changed)
         await stack.enter_async_context(publisher)

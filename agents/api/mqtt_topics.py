@@ -1,6 +1,8 @@
 """Alert and status topics over MQTT: the state and events every subscriber (and Home Assistant) follows.
 
 - ``<prefix>/<camera>/status``: retained camera state.
+- ``<prefix>/<camera>/outage``: QoS 1, not retained, durable: ``offline`` when a camera goes away, ``back`` (with
+  the outage's duration) when it has delivered frames again for a few seconds.
 - ``<prefix>/<camera>/query/<query_id>/state``: retained ``ON`` while an alert is open, else ``OFF``.
 - ``<prefix>/<camera>/query/<query_id>/event``: QoS 1, not retained, durable: new / update / end.
 - ``<prefix>/<camera>/query/<query_id>/snapshot``: retained JPEG of the best frame.
@@ -8,10 +10,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
-from streamer.reader import CameraStatus
+from streamer.reader import CameraStatus, Outage
 from streamer.redact import redact_url
 from streamer.transport.mqtt import MqttPublisher
 
@@ -28,6 +31,7 @@ class MqttAlertTopics:
     def __init__(self, publisher: MqttPublisher, sources: dict[str, str]) -> None:
         self.publisher = publisher
         self.sources = sources  # camera -> stream URL, published redacted
+        self._outage_order = asyncio.Lock()  # outage events leave in the order they happened
 
     def camera_status(self, camera: str, status: CameraStatus) -> None:
         payload = {"schema": 1, "camera": camera, "status": status.value, "time": round(time.time(), 3)}
@@ -35,6 +39,12 @@ class MqttAlertTopics:
         if source is not None:
             payload["source"] = redact_url(source)
         self.publisher.publish(self.publisher.topic(camera, "status"), json.dumps(payload), retain=True)
+
+    async def outage(self, outage: Outage) -> None:
+        """``offline`` (end null) or ``back`` (with the duration), for automations that want to know how long."""
+        payload = {"schema": 1, "event": "offline" if outage.end is None else "back", **outage.to_dict()}
+        async with self._outage_order:
+            await self.publisher.publish_durable(self.publisher.topic(outage.camera, "outage"), json.dumps(payload))
 
     def query_state(self, camera: str, query_id: str, on: bool) -> None:
         topic = self.publisher.topic(camera, "query", query_id, "state")

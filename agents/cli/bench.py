@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ __all__ = ["add_parsers"]
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("bench", help="run a shipped benchmark (ingest, memory, e2e, scoring) and print its figures")
+    p = sub.add_parser(
+        "bench", help="run a shipped benchmark (ingest, memory, e2e, scoring, recovery) and print its figures"
+    )
     bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     b = bench.add_parser("ingest", help="the reader against the ffmpeg command line: decode speed and memory")
     b.add_argument("--file", type=Path, help="clip to decode (default: a 1080p30 clip with a 2 s GOP made with ffmpeg)")
@@ -61,11 +64,27 @@ def add_parsers(sub: Any) -> None:
     )
     b.add_argument("--work", type=Path, help="folder for random-weight models (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser(
+        "recovery", help="an RTSP camera's publisher killed and restarted: detection and recovery times, flapping"
+    )
+    b.add_argument("--kills", type=int, default=10, help="publisher kills (default 10)")
+    b.add_argument("--min-outage", type=float, default=1.0, help="shortest outage in seconds (default 1)")
+    b.add_argument("--max-outage", type=float, default=10.0, help="longest outage in seconds (default 10)")
+    b.add_argument(
+        "--flap", type=float, default=0.0, metavar="S", help="then flap the publisher (1 s up, 1 s down) for S seconds"
+    )
+    b.add_argument("--seed", type=int, help="seed for the outage lengths (default: random, printed)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
     for name, command in bench.choices.items():
         command.set_defaults(handler=_cmd_bench, bench=name)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the benchmark stops its servers and publishers on the way out
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.bench == "memory":
         from ..bench import memory as membench
 
@@ -81,6 +100,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _bench_e2e(args)
     if args.bench == "scoring":
         return _bench_scoring(args)
+    if args.bench == "recovery":
+        return _bench_recovery(args)
     if args.bench == "ingest":
         from ..bench import ingest
 
@@ -96,6 +117,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             clip = ingest.prepare_clip(work, args.seconds, base)
         report = ingest.run_ingest_bench(clip, repeat=args.repeat, progress=progress)
         print(json.dumps(report, indent=2) if args.json else ingest.format_report(report))
+    return 0
+
+
+def _bench_recovery(args: argparse.Namespace) -> int:
+    import shutil
+
+    from ..bench import recovery
+
+    if args.kills < 0 or args.flap < 0:
+        raise FeedwatchError("bench recovery: --kills and --flap must not be negative")
+    if not 0.1 <= args.min_outage <= args.max_outage <= 600:
+        raise FeedwatchError("bench recovery: need 0.1 <= --min-outage <= --max-outage <= 600")
+    missing = [tool for tool in ("rtsp-server-perl", "ffmpeg", "mosquitto") if shutil.which(tool) is None]
+    if "mosquitto" in missing and os.path.exists("/usr/sbin/mosquitto"):
+        missing.remove("mosquitto")
+    if missing:
+        raise FeedwatchError(f"bench recovery needs {', '.join(missing)} (Debian packages of the same names)")
+    report = recovery.run_recovery_bench(
+        args.kills, outage_s=(args.min_outage, args.max_outage), flap_s=args.flap, seed=args.seed, progress=progress
+    )
+    print(json.dumps(report, indent=2) if args.json else recovery.format_report(report))
     return 0
 
 

@@ -47,7 +47,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish alerts to this MQTT broker")
     p.add_argument("--realtime", action="store_true", help="pace a file at its own speed, like a live camera")
     p.add_argument("--http", metavar="[HOST:]PORT", help="also serve the HTTP API and web page (default: off)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a stream to open or send data")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for a stream to open; the longest a read may wait"
+    )
     p.add_argument("--json", action="store_true", help="print alerts as JSON lines (new, update and end events)")
     p.set_defaults(handler=_cmd_watch)
 

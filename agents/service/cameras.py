@@ -7,7 +7,7 @@ from collections.abc import Callable
 from streamer.buffer import FrameBuffer
 from streamer.frames import Frame
 from streamer.policies import OverflowPolicy
-from streamer.reader import CameraReader, CameraStatus
+from streamer.reader import CameraReader, CameraStatus, Outage
 from streamer.redact import redact_text
 from streamer.source import SourceOptions
 
@@ -29,6 +29,7 @@ def source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
         rtsp_transport=cam.rtsp_transport,
         open_timeout_s=cam.open_timeout_s,
         read_timeout_s=cam.read_timeout_s,
+        stall_s=cam.stall_s,
     )
 
 
@@ -43,14 +44,16 @@ class Camera:
         analysis_size: int,
         retry: bool,
         on_status: Callable[[str, CameraStatus], None],
+        on_outage: Callable[[Outage], None] | None = None,
     ) -> None:
         self.id = config.id
         # A file paced at real time stands for a live camera: it drops rather than falls behind.
         policy = OverflowPolicy.DROP_OLDEST if config.realtime else None
         self.reader = CameraReader(
             config.id, config.url, source_options(config, analysis_size), retry=retry, policy=policy,
-            on_status=on_status,
+            on_status=on_status, on_outage=on_outage,
         )  # fmt: skip
+        self.hook_runs = 0  # times the on_offline command ran (the service's hooks count here)
         self.buffer = FrameBuffer(
             config.id, max_seconds=buffer.seconds, max_bytes=int(buffer.max_mb * 2**20), policy=self.reader.policy
         )
@@ -96,4 +99,9 @@ class Camera:
             buffer_bytes=buf.nbytes,
             buffer_seconds=round(buf.seconds, 3),
             latest=newest.wall if newest else None,
+            transport=reader.transport,
+            offline_s=round(reader.offline_s, 3),
+            outages=reader.stats.outages,
+            last_outage=reader.outage.to_dict() if reader.outage else None,
+            hook_runs=self.hook_runs,
         )

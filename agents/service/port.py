@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamer.frames import Frame
-from streamer.reader import CameraStatus
+from streamer.reader import CameraStatus, Outage
 
 from ..alerting import Alert
 from ..config import FeedwatchConfig
@@ -31,6 +31,7 @@ __all__ = [
     "AlertEvent",
     "AlertListener",
     "Extension",
+    "OutageListener",
     "QueriesListener",
     "ServicePort",
     "StatusListener",
@@ -53,6 +54,7 @@ class AlertEvent:
 
 AlertListener = Callable[[AlertEvent], Awaitable[None]]
 StatusListener = Callable[[str, CameraStatus], None]
+OutageListener = Callable[[Outage], None]  # a camera went away (end None) or came back (end set)
 QueriesListener = Callable[[], None]
 
 
@@ -100,6 +102,8 @@ class ServicePort(Protocol):
     def on_status(self, listener: StatusListener) -> None: ...
 
     def on_queries(self, listener: QueriesListener) -> None: ...
+
+    def on_outage(self, listener: OutageListener) -> None: ...
 
 
 class Extension(Protocol):

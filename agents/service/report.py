@@ -28,6 +28,11 @@ class CameraReport:
     buffer_bytes: int = 0
     buffer_seconds: float = 0.0
     latest: float | None = None  # wall-clock time of the newest buffered frame
+    transport: str | None = None  # RTSP transport of the current session: "udp", "tcp", "auto", "tcp (fallback)"
+    offline_s: float = 0.0  # seconds spent neither live nor ended since the start
+    outages: int = 0
+    last_outage: dict[str, object] | None = None  # the open or last outage: start, end, duration_s, cause
+    hook_runs: int = 0  # times the camera's on_offline command ran
 
 
 @dataclass(slots=True)

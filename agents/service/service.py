@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from streamer.errors import FeedwatchError
 from streamer.frames import Frame
-from streamer.reader import CameraStatus
+from streamer.reader import CameraStatus, Outage
 from streamer.source import probe
 
 from ..alerting import Alert, ContextSampler, Scheduler
@@ -37,8 +37,9 @@ from ..qa.selection import selection_for
 from ..scoring import InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
 from .health import Health
+from .hooks import OfflineHooks
 from .output import OutputStage
-from .port import AlertListener, Extension, QueriesListener, StatusListener
+from .port import AlertListener, Extension, OutageListener, QueriesListener, StatusListener
 from .queries import QueryStore, StandingQueries
 from .recording import MomentRecorder
 from .report import CameraReport, ServiceReport
@@ -90,6 +91,8 @@ class Service:
         self.cameras: dict[str, Camera] = {}
         self._alert_listeners: list[AlertListener] = [on_alert] if on_alert is not None else []
         self._status_listeners: list[StatusListener] = []
+        self._outage_listeners: list[OutageListener] = []
+        self._hooks: OfflineHooks | None = None
         self._query_listeners: list[QueriesListener] = []
         self._limiter = InferenceLimiter()
         self._asks = 0
@@ -176,6 +179,9 @@ class Service:
     def on_queries(self, listener: QueriesListener) -> None:
         self._query_listeners.append(listener)
 
+    def on_outage(self, listener: OutageListener) -> None:
+        self._outage_listeners.append(listener)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _make_scorer(self) -> Scorer:
@@ -211,8 +217,12 @@ class Service:
                 await asyncio.to_thread(self._prune, memory)
                 for cam in cfg.cameras:
                     self.cameras[cam.id] = Camera(
-                        cam, cfg.buffer, analysis_size=scorer.input_size, retry=self.retry, on_status=self._status
-                    )
+                        cam, cfg.buffer, analysis_size=scorer.input_size, retry=self.retry, on_status=self._status,
+                        on_outage=self._outage,
+                    )  # fmt: skip
+                if self.retry:
+                    hooks = self._hooks = OfflineHooks(self.cameras, {cam.id: cam for cam in cfg.cameras})
+                    stack.push_async_callback(hooks.close)
                 run = self._run = await self._assemble(scorer, memory)
                 for extension in self.extensions:
                     await extension.start(self, stack)
@@ -268,6 +278,15 @@ class Service:
                 listener(camera, status)
             except Exception:  # one listener's bug must not keep the news from the others
                 log.exception("camera %s is %s: a status listener failed", camera, status.value)
+
+    def _outage(self, outage: Outage) -> None:
+        if self._hooks is not None:
+            self._hooks.outage(outage)
+        for listener in self._outage_listeners:
+            try:
+                listener(outage)
+            except Exception:
+                log.exception("camera %s outage: a listener failed", outage.camera)
 
     def _queries_changed(self) -> None:
         for listener in self._query_listeners:

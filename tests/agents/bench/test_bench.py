@@ -93,3 +93,21 @@ def test_bench_e2e_serves_its_api_on_a_free_port(tmp_path: Path) -> None:
 
     config = validate_config(service_config(["rtsp://127.0.0.1:9/cam0"], {"backend": "activity"}, 1883, tmp_path))
     assert config.http.enabled and config.http.port == 0
+
+
+@pytest.mark.slow
+def test_bench_recovery_kills_restarts_and_flaps_a_real_rtsp_camera() -> None:
+    result = run_cli(
+        "bench", "recovery", "--kills", "1", "--min-outage", "1", "--max-outage", "1", "--flap", "20", "--json",
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"].startswith("rtsp") and "GOP 25" in report["source"]
+    assert report["kills"] == report["recoveries"] == 1 and report["outage_events"] == 1
+    assert report["detection_s"]["max"] is not None and report["recovery_s"]["max"] is not None
+    flap = report["flap"]
+    assert flap["cycles"] >= 5
+    # Flapping is one outage: the hook (after 9 s away) runs once, and the log gets a handful of lines.
+    assert flap["hook_runs"] == 1, flap["log"]
+    assert flap["log_lines"] <= 12, flap["log"]
