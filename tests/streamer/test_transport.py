@@ -111,6 +111,7 @@ async def test_topics_nobody_may_publish_to_are_refused_before_they_are_queued(b
     assert got == [b"still here"] and publisher.failures == 0
 
 
+@pytest.mark.slow
 async def test_a_message_the_broker_refuses_is_dropped_after_three_tries_never_retried_forever(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -44,6 +44,7 @@ def test_pull_then_auto_picks_the_model_up(hub: FakeHub, tmp_path: Path, media: 
     assert f"scorer: embedding (embedding weights found for {CLIP})" in watched.stderr
 
 
+@pytest.mark.slow
 def test_an_interrupted_download_resumes_where_it_stopped(tmp_path: Path) -> None:
     # Weights past huggingface_hub's 10 MiB read size, so a drop after 12 MB leaves a part on disk to resume from.
     with FakeHub({CLIP: build_random_clip(tmp_path / "built", vocab_size=120_000)}) as hub:
