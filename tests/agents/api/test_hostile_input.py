@@ -21,11 +21,10 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agents import Service, validate_config
-from agents.api import HttpApi, MqttApi
-from agents.bench.common import free_port
+from agents import Service
+from agents.api import MqttApi
 from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import PERSON_CLIP, Broker, scaled, served, wait_until
+from tests.helpers import Broker, attacked_service, scaled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +41,7 @@ class Running:
 
 @pytest.fixture
 async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[Running]:
-    config = validate_config(
-        {
-            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True}],
-            "queries": [{"id": "person", "text": "a person"}],
-            "scorer": {"backend": "activity"},
-            "memory": {"path": str(tmp_path / "memory")},
-            "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw", "discovery_prefix": "ha"},
-            "http": {"port": free_port()},
-        }
-    )
-    service, http = served(config, retry=True)
-    mqtt = next(e for e in service.extensions if isinstance(e, MqttApi))
-    assert isinstance(http, HttpApi)
+    service, http, mqtt = attacked_service(tmp_path, broker)
     async with aiomqtt.Client(
         "127.0.0.1", broker.port, identifier="attacker", protocol=aiomqtt.ProtocolVersion.V5
     ) as client:

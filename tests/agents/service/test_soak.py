@@ -20,11 +20,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agents import validate_config
-from agents.api import MqttApi
-from agents.bench.common import free_port
 from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import PERSON_CLIP, Broker, scaled, served, wait_until
+from tests.helpers import Broker, attacked_service, scaled, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -94,18 +91,7 @@ async def test_a_storm_of_hostile_input_then_a_real_alert(
 ) -> None:
     seed = int(os.environ.get("FEEDWATCH_SOAK_SEED") or random.randrange(2**31))
     rng = random.Random(seed)
-    config = validate_config(
-        {
-            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True}],
-            "queries": [{"id": "person", "text": "a person"}],
-            "scorer": {"backend": "activity"},
-            "memory": {"path": str(tmp_path / "memory")},
-            "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw", "discovery_prefix": "ha"},
-            "http": {"port": free_port()},
-        }
-    )
-    service, http = served(config, retry=True)
-    mqtt = next(e for e in service.extensions if isinstance(e, MqttApi))
+    service, http, mqtt = attacked_service(tmp_path, broker)
     async with aiomqtt.Client(
         "127.0.0.1", broker.port, identifier="storm", protocol=aiomqtt.ProtocolVersion.V5
     ) as client:
@@ -115,8 +101,8 @@ async def test_a_storm_of_hostile_input_then_a_real_alert(
         task = asyncio.create_task(service.run())
         try:
             await inbox.wait_for("fw/available", lambda m: m.payload == b"online")
-            await wait_until(lambda: http is not None and http.bound_port is not None, what="the HTTP server")
-            assert http is not None and mqtt.publisher is not None
+            await wait_until(lambda: http.bound_port is not None, what="the HTTP server")
+            assert mqtt.publisher is not None
             base = f"http://127.0.0.1:{http.bound_port}"
 
             # 1,000 random command payloads, on every command topic, with random MQTT 5 response topics.
