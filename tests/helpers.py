@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents import FeedwatchConfig, Service, validate_config
-from agents.api import HttpApi, MqttApi, extensions_for
+from agents import FeedwatchConfig, Service
+from agents.api import HttpApi, extensions_for
 from agents.bench.common import free_port, wait_port
 from agents.scoring import Scorer
 from agents.service import AlertListener
@@ -99,22 +99,3 @@ def served(
     extensions = extensions_for(config)
     http = next((e for e in extensions if isinstance(e, HttpApi)), None)
     return Service(config, retry=retry, on_alert=on_alert, scorer=scorer, extensions=extensions), http
-
-
-def attacked_service(tmp_path: Path, broker: Broker) -> tuple[Service, HttpApi, MqttApi]:
-    """The service the hostile-input and soak tests attack: a looping camera, MQTT (prefix ``fw``, discovery under
-    ``ha``) on ``broker`` and HTTP on a free port, as ``feedwatch run`` builds it."""
-    config = validate_config(
-        {
-            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True}],
-            "queries": [{"id": "person", "text": "a person"}],
-            "scorer": {"backend": "activity"},
-            "memory": {"path": str(tmp_path / "memory")},
-            "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw", "discovery_prefix": "ha"},
-            "http": {"port": free_port()},
-        }
-    )
-    service, http = served(config, retry=True)
-    mqtt = next(e for e in service.extensions if isinstance(e, MqttApi))
-    assert http is not None
-    return service, http, mqtt

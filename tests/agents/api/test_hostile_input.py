@@ -8,57 +8,28 @@ query texts and questions.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
-import httpx
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agents import Service
-from agents.api import MqttApi
-from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import Broker, attacked_service, scaled, wait_until
+from tests.agents.api.attack import Attacked, attacked_service
+from tests.helpers import Broker
 
 pytestmark = pytest.mark.slow
 
 DEEP = b'{"question": ' + b"[" * 4000 + b"]" * 4000 + b"}"  # under the 8 KiB limit
 
 
-@dataclass
-class Running:
-    service: Service
-    http: httpx.AsyncClient
-    mqtt: MqttApi
-    inbox: Inbox
-
-
 @pytest.fixture
-async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[Running]:
-    service, http, mqtt = attacked_service(tmp_path, broker)
-    async with aiomqtt.Client(
-        "127.0.0.1", broker.port, identifier="attacker", protocol=aiomqtt.ProtocolVersion.V5
-    ) as client:
-        await client.subscribe("#", qos=1)
-        inbox = Inbox(client)
-        listening = asyncio.create_task(inbox.run())
-        task = asyncio.create_task(service.run())
-        try:
-            await inbox.wait_for("fw/available", lambda m: m.payload == b"online")
-            await wait_until(lambda: http.bound_port is not None, what="the HTTP server")
-            base = f"http://127.0.0.1:{http.bound_port}"
-            async with httpx.AsyncClient(base_url=base, timeout=scaled(30)) as web:
-                yield Running(service, web, mqtt, inbox)
-        finally:
-            service.stop()
-            await asyncio.wait_for(task, scaled(30))
-            listening.cancel()
+async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[Attacked]:
+    async with attacked_service(tmp_path, broker, client_id="attacker", topic="#") as run:
+        yield run
 
 
 def _body(m: aiomqtt.Message) -> Any:
@@ -66,7 +37,7 @@ def _body(m: aiomqtt.Message) -> Any:
     return json.loads(m.payload)
 
 
-async def _refused(run: Running, topic: str, payload: bytes, words: str, *, response_topic: str | None = None) -> None:
+async def _refused(run: Attacked, topic: str, payload: bytes, words: str, *, response_topic: str | None = None) -> None:
     """Send a command; its refusal must come on the default result topic, and say ``words``."""
     seen = len(run.inbox.messages)
     props = None
@@ -82,7 +53,7 @@ async def _refused(run: Running, topic: str, payload: bytes, words: str, *, resp
     assert reply["ok"] is False and words in reply["error"], reply
 
 
-async def test_hostile_mqtt_commands_are_refused_and_the_service_stays_whole(running: Running) -> None:
+async def test_hostile_mqtt_commands_are_refused_and_the_service_stays_whole(running: Attacked) -> None:
     run = running
     publisher = run.mqtt.publisher
     assert publisher is not None
@@ -128,7 +99,7 @@ async def test_hostile_mqtt_commands_are_refused_and_the_service_stays_whole(run
     assert run.service.health.report().healthy and run.service.health.report().restarts == {}
 
 
-async def test_hostile_http_requests_get_4xx_and_the_service_stays_whole(running: Running) -> None:
+async def test_hostile_http_requests_get_4xx_and_the_service_stays_whole(running: Attacked) -> None:
     web = running.http
     cases: list[tuple[str, str, Any]] = [
         ("GET", "/api/alerts?offset=" + str(10**30), None),  # used to be OverflowError into SQLite: 500

@@ -14,14 +14,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
-import httpx
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import Broker, attacked_service, scaled, wait_until
+from tests.agents.api.attack import attacked_service
+from tests.helpers import Broker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -91,63 +89,48 @@ async def test_a_storm_of_hostile_input_then_a_real_alert(
 ) -> None:
     seed = int(os.environ.get("FEEDWATCH_SOAK_SEED") or random.randrange(2**31))
     rng = random.Random(seed)
-    service, http, mqtt = attacked_service(tmp_path, broker)
-    async with aiomqtt.Client(
-        "127.0.0.1", broker.port, identifier="storm", protocol=aiomqtt.ProtocolVersion.V5
-    ) as client:
-        await client.subscribe("fw/#", qos=1)
-        inbox = Inbox(client)
-        listening = asyncio.create_task(inbox.run())
-        task = asyncio.create_task(service.run())
-        try:
-            await inbox.wait_for("fw/available", lambda m: m.payload == b"online")
-            await wait_until(lambda: http.bound_port is not None, what="the HTTP server")
-            assert mqtt.publisher is not None
-            base = f"http://127.0.0.1:{http.bound_port}"
+    async with attacked_service(tmp_path, broker, client_id="storm", topic="fw/#") as run:
+        service, web, mqtt, inbox, client = run.service, run.http, run.mqtt, run.inbox, run.inbox.client
+        assert mqtt.publisher is not None
 
-            # 1,000 random command payloads, on every command topic, with random MQTT 5 response topics.
-            sent_commands: list[str] = []
-            for _ in range(STORM):
-                topic = rng.choice(["fw/ask", "fw/queries/set", "fw/queries/door/delete", "fw/queries/x/delete"])
-                props = None
-                if rng.random() < 0.3:
-                    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-                    props.ResponseTopic = rng.choice(_RESPONSE_TOPICS)
-                await client.publish(topic, _payload(rng), qos=1, properties=props)
-                sent_commands.append(topic)
+        # 1,000 random command payloads, on every command topic, with random MQTT 5 response topics.
+        sent_commands: list[str] = []
+        for _ in range(STORM):
+            topic = rng.choice(["fw/ask", "fw/queries/set", "fw/queries/door/delete", "fw/queries/x/delete"])
+            props = None
+            if rng.random() < 0.3:
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                props.ResponseTopic = rng.choice(_RESPONSE_TOPICS)
+            await client.publish(topic, _payload(rng), qos=1, properties=props)
+            sent_commands.append(topic)
 
-            # 1,000 random HTTP requests, eight at a time.
-            statuses: list[int] = []
-            server_errors: list[str] = []
-            async with httpx.AsyncClient(base_url=base, timeout=scaled(30)) as web:
-                requests = [_request(rng) for _ in range(STORM)]
+        # 1,000 random HTTP requests, eight at a time.
+        statuses: list[int] = []
+        server_errors: list[str] = []
+        requests = [_request(rng) for _ in range(STORM)]
 
-                async def one(method: str, url: str, headers: dict[str, str], body: bytes | None) -> None:
-                    response = await web.request(method, url, headers=headers, content=body)
-                    statuses.append(response.status_code)
-                    if response.status_code >= 500:
-                        server_errors.append(f"{method} {url} {headers} {body!r:.80}: {response.text:.200}")
+        async def one(method: str, url: str, headers: dict[str, str], body: bytes | None) -> None:
+            response = await web.request(method, url, headers=headers, content=body)
+            statuses.append(response.status_code)
+            if response.status_code >= 500:
+                server_errors.append(f"{method} {url} {headers} {body!r:.80}: {response.text:.200}")
 
-                for i in range(0, STORM, 8):
-                    await asyncio.gather(*(one(*r) for r in requests[i : i + 8]))
-                metrics = (await web.get("/metrics")).text
+        for i in range(0, STORM, 8):
+            await asyncio.gather(*(one(*r) for r in requests[i : i + 8]))
+        metrics = (await web.get("/metrics")).text
 
-            def replies() -> list[Any]:
-                return [json.loads(m.payload) for m in inbox.messages if isinstance(m.payload, bytes)
-                        and (str(m.topic) == "fw/commands/result" or str(m.topic).startswith("fw/reply/"))]  # fmt: skip
+        def replies() -> list[Any]:
+            return [json.loads(m.payload) for m in inbox.messages if isinstance(m.payload, bytes)
+                    and (str(m.topic) == "fw/commands/result" or str(m.topic).startswith("fw/reply/"))]  # fmt: skip
 
-            await wait_until(lambda: len(replies()) >= STORM, 120, "a reply to every command")
+        await wait_until(lambda: len(replies()) >= STORM, 120, "a reply to every command")
 
-            # Then a real alert: a new standing query, and its first alert, delivered.
-            await client.publish("fw/queries/set", json.dumps({"id": "after", "text": "anything moving",
-                                 "reply_to": "fw/reply/after"}), qos=1)  # fmt: skip
-            assert json.loads((await inbox.wait_for("fw/reply/after")).payload)["ok"] is True
-            event = json.loads((await inbox.wait_for("fw/lobby/query/after/event", timeout=90)).payload)
-            health = service.health.report()
-        finally:
-            service.stop()
-            await asyncio.wait_for(task, scaled(30))
-            listening.cancel()
+        # Then a real alert: a new standing query, and its first alert, delivered.
+        await client.publish("fw/queries/set", json.dumps({"id": "after", "text": "anything moving",
+                             "reply_to": "fw/reply/after"}), qos=1)  # fmt: skip
+        assert json.loads((await inbox.wait_for("fw/reply/after")).payload)["ok"] is True
+        event = json.loads((await inbox.wait_for("fw/lobby/query/after/event", timeout=90)).payload)
+        health = service.health.report()
 
     answered = replies()
     print(f"soak: seed {seed}; {len(sent_commands)} commands -> {len(answered)} replies "
