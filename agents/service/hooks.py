@@ -73,17 +73,18 @@ class OfflineHooks:
                 await asyncio.sleep(wait)
                 continue
             self._last_run[camera] = time.monotonic()
-            await self._run(camera, hook, time.time() - outage.start)
+            await self._run(outage, hook)
             if hook.cooldown_s <= 0:
                 return  # once per outage
 
-    async def _run(self, camera: str, hook: OfflineHook, away_s: float) -> None:
+    async def _run(self, outage: Outage, hook: OfflineHook) -> None:
+        camera, away_s = outage.camera, time.time() - outage.start
         env = {
             **os.environ,
             "FEEDWATCH_CAMERA": camera,
             "FEEDWATCH_CAMERA_SOURCE": redact_url(self.urls[camera]),
             "FEEDWATCH_AWAY_S": f"{away_s:.0f}",
-            "FEEDWATCH_OUTAGE_CAUSE": (self.cameras[camera].reader.outage or Outage(camera, 0, None, "")).cause,
+            "FEEDWATCH_OUTAGE_CAUSE": outage.cause,
         }
         self.cameras[camera].hook_runs += 1
         log.warning("camera %s has been away %.0f s: running its on_offline command %s", camera, away_s, hook.command)
