@@ -8,6 +8,7 @@ Messages say what failed, where, and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "ClipError",
     "ConfigError",
     "FeedwatchError",
     "MemoryStoreError",
@@ -28,6 +29,10 @@ class ConfigError(FeedwatchError, ValueError):
 
 class SourceError(FeedwatchError, OSError):
     """A video source could not be opened or read. The message names the redacted source."""
+
+
+class ClipError(SourceError):
+    """A clip could not be written (nothing kept for the range, a packet the muxer refused, a full disk)."""
 
 
 class SourceTimeoutError(SourceError, TimeoutError):

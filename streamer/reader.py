@@ -16,6 +16,7 @@ from types import TracebackType
 
 from .errors import SourceError, SourceTimeoutError
 from .frames import Frame
+from .packets import PacketRing
 from .policies import OverflowPolicy
 from .recovery import Outcome, ReconnectPlan
 from .redact import redact_text, redact_url
@@ -146,8 +147,10 @@ class CameraReader:
         plan: ReconnectPlan | None = None,
         on_status: StatusCallback | None = None,
         on_outage: OutageCallback | None = None,
+        ring: PacketRing | None = None,
     ) -> None:
         self.camera = camera
+        self.ring = ring  # the camera's kept packets, for clips
         self.url = url
         self.options = options
         self.retry = retry
@@ -297,7 +300,7 @@ class CameraReader:
                 )
                 decoder = self._decoder = FrameDecoder(
                     self.camera, self.url, options, interval_hint_s=plan.interval_s,
-                    read_floor_s=attempt.min_read_timeout_s,
+                    read_floor_s=attempt.min_read_timeout_s, ring=self.ring,
                 )  # fmt: skip
                 if is_rtsp(self.url):
                     self.transport = attempt.transport_name
@@ -364,6 +367,8 @@ class CameraReader:
             log.exception("reader for %s crashed", self.camera)
             end = _End(SourceError(f"reader for {self.source} crashed: {exc!r}"))
         finally:
+            if self.ring is not None:
+                self.ring.close()
             self._post_end(end)
 
     def _emit(self, item: Frame | _End) -> bool:

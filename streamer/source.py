@@ -25,12 +25,13 @@ from PIL import Image
 
 from .errors import SourceError, SourceTimeoutError
 from .frames import Frame, encode_jpeg
+from .packets import PacketRing, StoredPacket
 from .recovery import session_read_timeout
 from .redact import redact_text, redact_url
 from .sampling import RateSampler
 from .urls import is_file_source
 
-__all__ = ["FrameDecoder", "SourceOptions", "is_file_source", "is_rtsp", "open_container", "probe"]
+__all__ = ["FrameDecoder", "PacketKeeper", "SourceOptions", "is_file_source", "is_rtsp", "open_container", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,47 @@ def _convert(
     return (big, encode_jpeg(small)) if big_size == size else (small, encode_jpeg(big))
 
 
+class PacketKeeper:
+    """Hands one session's packets to a :class:`PacketRing`, with the wall-clock time each one shows.
+
+    A file's packets show ``opened_wall`` plus their stream time from the first packet (as its frames do). A live
+    stream's show when its first packet arrived plus their stream time since, re-anchored when that strays more
+    than a second from the clock (a camera whose timestamps jump)."""
+
+    def __init__(self, ring: PacketRing | None, container: Any, video: Any, opened_wall: float | None) -> None:
+        self.ring = ring
+        self.video = video
+        audio = container.streams.audio[0] if ring is not None and container.streams.audio else None
+        self.streams = [video] if audio is None else [video, audio]
+        if ring is not None:
+            ring.start(video, audio)
+        self.opened_wall = opened_wall
+        self.anchor: tuple[float, float] | None = None  # (wall, stream seconds)
+        self.tbs = {s.index: float(s.time_base) for s in self.streams if s.time_base}
+
+    def add(self, packet: Any) -> bool:
+        """Keep ``packet``; True when it is not video (and so not for the decoder)."""
+        is_audio = bool(packet.stream_index != self.video.index)
+        if packet.size == 0 or packet.pts is None:
+            return is_audio
+        tb = self.tbs.get(packet.stream_index)
+        if tb is None:
+            return is_audio
+        t = packet.pts * tb
+        now = time.time()
+        if self.anchor is None:
+            self.anchor = (self.opened_wall if self.opened_wall is not None else now, t)
+        wall = self.anchor[0] + t - self.anchor[1]
+        if self.opened_wall is None and not is_audio and abs(wall - now) > 1.0:
+            self.anchor = (now, t)
+            wall = now
+        assert self.ring is not None
+        self.ring.add(StoredPacket(
+            wall, packet.pts, packet.dts, packet.duration or 0, bool(packet.is_keyframe), is_audio, bytes(packet)
+        ))  # fmt: skip
+        return is_audio
+
+
 def _skip_nonref(opts: SourceOptions, stream_fps: float | None) -> bool:
     if opts.skip_nonref is not None:
         return opts.skip_nonref
@@ -218,8 +260,10 @@ class FrameDecoder:
         *,
         interval_hint_s: float | None = None,
         read_floor_s: float = 0.0,
+        ring: PacketRing | None = None,
     ) -> None:
         self.camera = camera
+        self.ring = ring  # keeps every demuxed packet (for clips), when given
         self.url = url
         self.options = options
         self.interval_hint_s = interval_hint_s  # the stream's frame interval, if a past session measured it
@@ -314,9 +358,12 @@ class FrameDecoder:
             bad_run = 0
             prev_t: float | None = None
             time_base = float(stream.time_base) if stream.time_base else None
-            for packet in container.demux(stream):
+            keep = PacketKeeper(self.ring, container, stream, opened_wall if is_file else None)
+            for packet in container.demux(*keep.streams):
                 if stop.is_set():
                     return
+                if keep.ring is not None and keep.add(packet):
+                    continue  # an audio packet, kept and not decoded
                 if self.abort.is_set():
                     raise SourceError(f"lost {shown}: no frame decoded for too long (stalled)")
                 # Once frames have come, packets that bring none for the stall limit end the session here, without

@@ -24,16 +24,6 @@ def _status(reader: CameraReader) -> CameraStatus:
 
 
 @pytest.fixture
-def rtsp(media: Path) -> Iterator[PerlRtspServer]:
-    server = PerlRtspServer(PERSON_CLIP)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def camera_clip(tmp_path: Path) -> Path:
     return make_camera_clip(tmp_path / "cam25.mp4", fps=25, gop=25, seconds=10)
 
