@@ -38,6 +38,9 @@ class Alert:
     peak_seq: int = -1
     peak_wall: float = 0.0
     snapshot_path: str | None = None
+    # The MP4 around the alert (on ``end`` events, once written) and what it holds (ClipInfo.to_dict()).
+    clip_path: str | None = None
+    clip_info: dict[str, object] | None = field(default=None, compare=False)
     # The scorer's embedding of the peak frame, when the backend gives embeddings (for the memory).
     peak_embedding: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
 
@@ -59,6 +62,9 @@ class Alert:
             "backend": self.backend,
             "semantic": self.semantic,
             "snapshot": self.snapshot_path,
+            "clip": self.clip_path,
+            "clip_url": f"/api/alerts/{self.id}/clip.mp4" if self.clip_path else None,
+            "clip_info": self.clip_info,
         }
 
 

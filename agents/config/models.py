@@ -268,6 +268,32 @@ class MemorySettings(_Strict):
     )
 
 
+class ClipSettings(_Strict):
+    """Event clips: each camera's compressed stream kept in memory, remuxed into an MP4 around every alert."""
+
+    enabled: bool = Field(default=True, description="Keep packets and write a clip for every alert.")
+    pre_s: float = Field(default=5.0, ge=0, le=300, description="Seconds of video before an alert's start.")
+    post_s: float = Field(default=5.0, ge=0, le=300, description="Seconds of video after an alert's end.")
+    max_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest clip, seconds; a longer alert's clip is cut here."
+    )
+    keep_s: float = Field(
+        default=180.0,
+        gt=0,
+        le=3600,
+        description="Seconds of packets kept per camera: pre_s plus the longest alert you expect to clip whole.",
+    )
+    keep_mb: float = Field(
+        default=96.0, gt=0, le=65536, description="Memory cap of the kept packets per camera, MiB (oldest go first)."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> ClipSettings:
+        if self.keep_s < self.pre_s + self.post_s:
+            raise ValueError(f"keep_s ({self.keep_s:g}) must be at least pre_s + post_s ({self.pre_s + self.post_s:g})")
+        return self
+
+
 class MqttConfig(_Strict):
     """The MQTT broker alerts and state are published to."""
 
@@ -363,6 +389,13 @@ class QAConfig(_Strict):
     max_new_tokens: int = Field(default=256, ge=8, le=4096, description="Cap on the answer's tokens.")
     frame_budget: int = Field(default=8, ge=1, le=64, description="Frames the answering model sees at most.")
     image_side: int = Field(default=448, ge=64, le=2048, description="Frames are sent at most this many pixels wide.")
+    clip_fps: float = Field(
+        default=4.0,
+        gt=0,
+        le=30,
+        description="Asked about one alert, the answering model sees frames sampled from its clip at this rate "
+        "(within frame_budget), so brief actions between the 1 fps stills are not missed.",
+    )
 
 
 class FeedwatchConfig(_Strict):
@@ -374,6 +407,7 @@ class FeedwatchConfig(_Strict):
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="Alert policy.")
     buffer: BufferSettings = Field(default_factory=BufferSettings, description="Rolling frame buffer.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="Moment memory.")
+    clips: ClipSettings = Field(default_factory=ClipSettings, description="Event clips (MP4 around each alert).")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
     qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API and web page.")

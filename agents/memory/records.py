@@ -41,6 +41,9 @@ class Moment:
     query_texts: dict[str, str] = field(default_factory=dict)
     thumbnail: str | None = None
     kind: str = "alert"
+    clip: str | None = None  # the MP4 around it, when one was written
+    # What the clip holds (span, codec, size, gaps where the camera reconnected), as ClipInfo.to_dict() gives it.
+    clip_info: dict[str, object] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -57,6 +60,8 @@ class Moment:
             "queries": {k: round(v, 2) for k, v in self.queries.items()},
             "query_texts": dict(self.query_texts),
             "thumbnail": self.thumbnail,
+            "clip": self.clip,
+            "clip_info": self.clip_info,
         }
 
 

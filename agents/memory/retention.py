@@ -1,6 +1,6 @@
 """Retention: forget moments by age, then oldest first by size, and give the disk back.
 
-``memory.max_mb`` caps what retention can free: the moments' thumbnails, vector records and rows. The
+``memory.max_mb`` caps what retention can free: the moments' thumbnails, clips, vector records and rows. The
 memory folder holds other things that are not moments (the MQTT outbox, frames cited by answers, the vector
 index layout, the database's own slack): they are reported beside the figure, never counted against it,
 so a large outbox can never make retention forget every moment and still be over.
@@ -51,7 +51,8 @@ def disk_usage(memory: MomentMemory) -> DiskUsage:
     other: dict[str, int] = {}
     for path in memory.path.rglob("*"):
         relative = path.relative_to(memory.path)
-        if not path.is_file() or relative.parts[0] == "thumbs" or relative.parts[:2] == ("vectors", "shards"):
+        moments_data = relative.parts[0] in ("thumbs", "clips") or relative.parts[:2] == ("vectors", "shards")
+        if not path.is_file() or moments_data:
             continue
         kind = _kind(relative)
         other[kind] = other.get(kind, 0) + path.stat().st_size

@@ -12,6 +12,7 @@ A crash between the two leaves vectors no row refers to; they are dropped on the
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -32,7 +33,7 @@ __all__ = ["ROW_BYTES", "SCHEMA_VERSION", "MomentMemory"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ROW_BYTES = 512  # what a moment's rows and index entries take in SQLite, about
 
 _SCHEMA = """
@@ -49,7 +50,10 @@ CREATE TABLE IF NOT EXISTS moments (
     peak REAL NOT NULL,
     thumbnail TEXT,
     thumb_bytes INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    clip TEXT,
+    clip_bytes INTEGER NOT NULL DEFAULT 0,
+    clip_info TEXT
 );
 CREATE INDEX IF NOT EXISTS moments_camera_time ON moments (camera, start_wall);
 CREATE INDEX IF NOT EXISTS moments_time ON moments (start_wall);
@@ -75,13 +79,33 @@ CREATE INDEX IF NOT EXISTS keyframes_moment ON keyframes (moment_id);
 """
 
 
+_COLUMNS = (
+    "id, camera, kind, start_wall, end_wall, start_pts, end_pts, backend, semantic, peak, thumbnail, thumb_bytes, "
+    "created, clip, clip_bytes, clip_info"
+)
+
+
+def _prepare_clips(folder: Path) -> None:
+    """Create the clips folder, and remove what writers that died mid-write (``kill -9``) left: temporary files
+    only, never under a clip's name. A folder that cannot be made costs the clips, not the memory."""
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        log.error("memory: cannot create %s (%s): alerts will have no clips until it can be", folder, exc)
+        return
+    for partial in folder.glob(".*.tmp"):
+        log.warning("memory: removing %s, a clip whose writing did not complete", partial.name)
+        partial.unlink(missing_ok=True)
+
+
 class MomentMemory:
-    """A memory folder: ``moments.sqlite``, ``thumbs/`` and ``vectors/``. Thread-safe; calls block."""
+    """A memory folder: ``moments.sqlite``, ``thumbs/``, ``clips/`` and ``vectors/``. Thread-safe; calls block."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False, dim: int | None = None) -> None:
         self.path = Path(path).expanduser()
         self.read_only = read_only
         self.thumbs = self.path / "thumbs"
+        self.clips = self.path / "clips"
         self._lock = threading.RLock()
         self._vectors: VectorStore | None = None
         db = self.path / "moments.sqlite"
@@ -95,6 +119,7 @@ class MomentMemory:
                 self._db = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
             else:
                 self.thumbs.mkdir(parents=True, exist_ok=True)
+                _prepare_clips(self.clips)
                 self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")
@@ -140,6 +165,13 @@ class MomentMemory:
             self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA user_version=3")
+            version = 3
+        if version == 3:  # 3 -> 4: event clips
+            self._db.executescript(
+                "BEGIN; ALTER TABLE moments ADD COLUMN clip TEXT; "
+                "ALTER TABLE moments ADD COLUMN clip_bytes INTEGER NOT NULL DEFAULT 0; "
+                "ALTER TABLE moments ADD COLUMN clip_info TEXT; PRAGMA user_version=4; COMMIT;"
+            )
 
     def _check_version(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -202,11 +234,12 @@ class MomentMemory:
                     self._db.execute("DELETE FROM moment_queries WHERE moment_id = ?", (moment.id,))
                     self._db.execute("DELETE FROM keyframes WHERE moment_id = ?", (moment.id,))
                     self._db.execute(
-                        "INSERT OR REPLACE INTO moments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        f"INSERT OR REPLACE INTO moments ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             moment.id, moment.camera, moment.kind, moment.start_wall, moment.end_wall,
                             moment.start_pts, moment.end_pts, moment.backend, int(moment.semantic), moment.peak,
-                            moment.thumbnail, _size(moment.thumbnail), time.time(),
+                            moment.thumbnail, _size(moment.thumbnail), time.time(), moment.clip, _size(moment.clip),
+                            None if moment.clip_info is None else json.dumps(moment.clip_info),
                         ),
                     )  # fmt: skip
                     self._db.executemany(
@@ -246,18 +279,19 @@ class MomentMemory:
             vids = [r[0] for r in self._db.execute(
                 f"SELECT id FROM keyframes WHERE has_vector = 1 AND moment_id IN ({marks})", list(moment_ids)
             )]  # fmt: skip
-            thumbs = [r[0] for r in self._db.execute(
+            files = [r[0] for r in self._db.execute(
                 f"SELECT thumbnail FROM moments WHERE id IN ({marks}) UNION "
-                f"SELECT thumbnail FROM keyframes WHERE moment_id IN ({marks})", [*moment_ids, *moment_ids]
+                f"SELECT clip FROM moments WHERE id IN ({marks}) UNION "
+                f"SELECT thumbnail FROM keyframes WHERE moment_id IN ({marks})", [*moment_ids] * 3
             )]  # fmt: skip
             self._db.execute("BEGIN IMMEDIATE")
             cur = self._db.execute(f"DELETE FROM moments WHERE id IN ({marks})", list(moment_ids))
             self._db.execute("COMMIT")
             if vids and self._vectors is not None:
                 self._vectors.delete(vids)
-        for thumb in thumbs:
-            if thumb:
-                Path(thumb).unlink(missing_ok=True)
+        for file in files:
+            if file:
+                Path(file).unlink(missing_ok=True)
         return int(cur.rowcount)
 
     def cameras(self) -> list[str]:
@@ -284,7 +318,7 @@ class MomentMemory:
     ) -> list[Moment]:
         """Moments matching every filter given (times are Unix seconds, overlapping the range)."""
         where, args = self._filters(camera, since, until, query_id, min_score, kind)
-        sql = "SELECT * FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = f"SELECT {_COLUMNS} FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
         order = "DESC" if newest_first else "ASC"
         sql += f" ORDER BY m.start_wall {order}, m.id {order} LIMIT ? OFFSET ?"
         with self._lock:
@@ -294,7 +328,7 @@ class MomentMemory:
     def get(self, moment_id: str) -> Moment | None:
         """One moment by id."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM moments WHERE id = ?", (moment_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM moments WHERE id = ?", (moment_id,)).fetchone()
             return self._moment(row) if row is not None else None
 
     def keyframe_times(self, moment_ids: Sequence[str]) -> dict[str, float]:
@@ -352,7 +386,7 @@ class MomentMemory:
                 row = self._db.execute("SELECT moment_id FROM keyframes WHERE id = ?", (hit.id,)).fetchone()
                 if row is None or row[0] in seen:
                     continue
-                moment_row = self._db.execute("SELECT * FROM moments WHERE id = ?", (row[0],)).fetchone()
+                moment_row = self._db.execute(f"SELECT {_COLUMNS} FROM moments WHERE id = ?", (row[0],)).fetchone()
                 if moment_row is None:
                     continue
                 moment = self._moment(moment_row)
@@ -367,7 +401,7 @@ class MomentMemory:
         return out
 
     def _moment(self, row: tuple[object, ...]) -> Moment:
-        (mid, camera, kind, sw, ew, sp, ep, backend, semantic, peak, thumb, _tb, _created) = row
+        (mid, camera, kind, sw, ew, sp, ep, backend, semantic, peak, thumb, _tb, _created, clip, _cb, info) = row
         queries: dict[str, float] = {}
         texts: dict[str, str] = {}
         for qid, text, score in self._db.execute(
@@ -389,6 +423,8 @@ class MomentMemory:
             query_texts=texts,
             thumbnail=None if thumb is None else str(thumb),
             kind=str(kind),
+            clip=None if clip is None else str(clip),
+            clip_info=None if info is None else json.loads(str(info)),
         )
 
     def expired(self, before: float) -> list[str]:
@@ -397,12 +433,12 @@ class MomentMemory:
             return [r[0] for r in self._db.execute("SELECT id FROM moments WHERE end_wall < ?", (before,))]
 
     def footprints(self) -> Iterator[tuple[str, int]]:
-        """Every moment, oldest first, with the bytes forgetting it frees: its thumbnails (each file once), its
-        vector records and its rows."""
+        """Every moment, oldest first, with the bytes forgetting it frees: its thumbnails (each file once), its clip,
+        its vector records and its rows."""
         per_vector = self._vectors.record if self._vectors is not None else 0
         sql = (
-            "SELECT m.id, m.thumb_bytes + COALESCE(SUM(CASE WHEN k.thumbnail IS NOT m.thumbnail THEN k.thumb_bytes "
-            "ELSE 0 END), 0), COALESCE(SUM(k.has_vector), 0) "
+            "SELECT m.id, m.thumb_bytes + m.clip_bytes + COALESCE(SUM(CASE WHEN k.thumbnail IS NOT m.thumbnail "
+            "THEN k.thumb_bytes ELSE 0 END), 0), COALESCE(SUM(k.has_vector), 0) "
             "FROM moments m LEFT JOIN keyframes k ON k.moment_id = m.id GROUP BY m.id ORDER BY m.start_wall"
         )
         with self._lock:
@@ -432,6 +468,4 @@ def _size(path: str | None) -> int:
 
 
 def _saved_dim(folder: Path) -> int:
-    import json
-
     return int(json.loads((folder / "vectors.json").read_text())["dim"])
