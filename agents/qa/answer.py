@@ -18,7 +18,8 @@ class Citation:
     """A moment or frame an answer used.
 
     ``source`` is ``memory`` (a remembered moment: ``moment_id``, its time range, peak ``score`` and the
-    standing queries that found it) or ``buffer`` (a recent frame not remembered yet). ``frame_time`` is
+    standing queries that found it), ``buffer`` (a recent frame not remembered yet) or ``clip`` (a frame of the
+    asked alert's clip). ``frame_time`` is
     when the cited picture was taken; ``relevance`` is the selector's grade for it."""
 
     camera: str
@@ -103,6 +104,10 @@ def cite(chosen: Selected, graded: bool, asked: AskedFrames | None) -> Citation:
     """The citation of a chosen frame; a buffered one is written to ``asked`` so it can be opened. Blocking (disk)."""
     c, m = chosen.candidate, chosen.candidate.moment
     relevance = chosen.relevance if graded else None
+    if c.source == "clip" and m is not None:
+        kept = asked.keep(c.camera, c.wall, c.snapshot) if asked is not None and c.snapshot is not None else None
+        return Citation(c.camera, m.start_wall, m.end_wall, c.wall, "clip", m.id, m.peak, relevance,
+                        dict(m.query_texts), kept or m.thumbnail)  # fmt: skip
     if m is not None:
         return Citation(c.camera, m.start_wall, m.end_wall, c.wall, "memory", m.id, m.peak, relevance,
                         dict(m.query_texts), m.thumbnail)  # fmt: skip
@@ -115,6 +120,8 @@ def _line(c: Citation) -> str:
     if c.source == "buffer":
         where = f", {c.thumbnail}" if c.thumbnail else ""
         return f"- {_iso(c.frame_time)} on {c.camera}: a recent frame from the rolling buffer{graded}{where}"
+    if c.source == "clip":
+        return f"- {_iso(c.frame_time)} on {c.camera}: a frame of alert {c.moment_id}'s clip{graded}"
     found = ", ".join(f"'{t}'" for t in c.queries.values()) or "a scene change"
     score = f" (score {c.score:.1f}{graded})" if c.score is not None else ""
     return f"- {_iso(c.start)} to {_iso(c.end)} on {c.camera}: {found}{score}"

@@ -45,8 +45,9 @@ _SAME_FRAME_S = 0.5
 class Candidate:
     """A frame that may help answer a question.
 
-    ``source`` is ``memory`` (a remembered moment; ``thumbnail`` is its keyframe on disk) or ``buffer``
-    (a recent frame; ``image`` is its analysis-size pixels and ``snapshot`` its JPEG). ``prior`` is the
+    ``source`` is ``memory`` (a remembered moment; ``thumbnail`` is its keyframe on disk), ``buffer``
+    (a recent frame; ``image`` is its analysis-size pixels and ``snapshot`` its JPEG) or ``clip`` (a frame decoded
+    from an alert's clip, with ``moment`` the alert's, pixels as a buffered frame's). ``prior`` is the
     retrieval's own ranking: embedding similarity, or the question words a moment's queries share plus its
     peak score; 0 for buffered frames, which nothing has judged yet.
     """
@@ -72,7 +73,7 @@ class Candidate:
         """RGB pixels: the thumbnail file, or the buffered frame (its snapshot JPEG when ``large``).
 
         None when a remembered thumbnail is gone or unreadable (retention may have removed it)."""
-        if self.source == "buffer":
+        if self.source in ("buffer", "clip"):
             if large and self.snapshot is not None:
                 with Image.open(io.BytesIO(self.snapshot)) as img:
                     return np.asarray(img.convert("RGB"))

@@ -6,13 +6,15 @@ from collections.abc import Callable
 
 from streamer.buffer import FrameBuffer
 from streamer.frames import Frame
+from streamer.packets import PacketRing
 from streamer.policies import OverflowPolicy
 from streamer.reader import CameraReader, CameraStatus, Outage
 from streamer.redact import redact_text
 from streamer.source import SourceOptions
 
 from ..alerting import CameraCounters
-from ..config import BufferSettings, CameraConfig
+from ..config import BufferSettings, CameraConfig, ClipSettings
+from .clips import keeps_packets
 from .report import CameraReport
 
 __all__ = ["Camera", "source_options"]
@@ -45,13 +47,17 @@ class Camera:
         retry: bool,
         on_status: Callable[[str, CameraStatus], None],
         on_outage: Callable[[Outage], None] | None = None,
+        clips: ClipSettings | None = None,
     ) -> None:
         self.id = config.id
+        self.ring: PacketRing | None = None  # the kept packets, for clips
+        if clips is not None and keeps_packets(config, clips):
+            self.ring = PacketRing(config.id, max_seconds=clips.keep_s, max_bytes=int(clips.keep_mb * 2**20))
         # A file paced at real time stands for a live camera: it drops rather than falls behind.
         policy = OverflowPolicy.DROP_OLDEST if config.realtime else None
         self.reader = CameraReader(
             config.id, config.url, source_options(config, analysis_size), retry=retry, policy=policy,
-            on_status=on_status, on_outage=on_outage,
+            on_status=on_status, on_outage=on_outage, ring=self.ring,
         )  # fmt: skip
         self.hook_runs = 0  # times the on_offline command ran (the service's hooks count here)
         self.buffer = FrameBuffer(

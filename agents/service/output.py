@@ -4,16 +4,23 @@ Each alert event is recorded (its snapshot saved; when it ends, its moment store
 entered in the open alerts, and handed to every listener (the APIs, the CLI's printer) with its JSON
 payload computed once. Context keyframes are only recorded. A memory that refuses a write costs the
 moment, never the alert: the event still goes out, and the log says what failed.
+
+An ``end`` event waits for its clip (the seconds after the end must first arrive): it goes out, and its moment is
+stored, once the clip is written or has failed. Meanwhile other alerts' events flow; later events of the same
+camera and query wait behind it, so each query's events stay in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 
 from streamer.errors import MemoryStoreError
 
 from ..alerting import Alert, AlertKind, ContextKeyframe
+from .clips import Clipper
 from .port import AlertEvent, AlertListener
 from .recording import MomentRecorder
 
@@ -50,8 +57,16 @@ class OpenAlerts:
 class OutputStage:
     """Record and fan out the scheduler's events; :meth:`put` is the scheduler's hand-off, ``None`` ends it."""
 
-    def __init__(self, recorder: MomentRecorder, listeners: list[AlertListener], *, queue_size: int = 1024) -> None:
+    def __init__(
+        self,
+        recorder: MomentRecorder,
+        listeners: list[AlertListener],
+        *,
+        clipper: Clipper | None = None,
+        queue_size: int = 1024,
+    ) -> None:
         self.recorder = recorder
+        self.clipper = clipper
         self.listeners = listeners
         self.open = OpenAlerts()
         self.listener_failures = 0
@@ -61,6 +76,7 @@ class OutputStage:
         await self._queue.put(event)
 
     async def run(self) -> None:
+        waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # per camera and query: the event that goes last
         while (event := await self._queue.get()) is not None:
             if isinstance(event, ContextKeyframe):
                 try:
@@ -68,19 +84,52 @@ class OutputStage:
                 except MemoryStoreError as exc:
                     log.error("memory: context keyframe of %s not stored: %s", event.frame.camera, exc)
                 continue
+            key = (event.camera, event.query_id)
+            before = waiting.get(key)
+            clipped = self.clipper is not None and event.kind is AlertKind.END and self.clipper.wants(event)
+            if before is None and not clipped:
+                await self._emit(event)
+                continue
+            task = asyncio.create_task(self._after(event, before, clipped), name=f"alert-{event.id}")
+            waiting[key] = task
+            task.add_done_callback(functools.partial(_forget, waiting, key))
+        if waiting:
+            await asyncio.gather(*waiting.values())
+
+    async def _after(self, event: Alert, before: asyncio.Task[None] | None, clipped: bool) -> None:
+        """Emit ``event`` once the event before it (same camera and query) is out, and its clip written."""
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            if clipped:
+                assert self.clipper is not None
+                info = await self.clipper.clip(event)
+                if info is not None:
+                    event = dataclasses.replace(event, clip_path=info.path, clip_info=info.to_dict())
+            await self._emit(event)
+        except Exception:  # a bug here must not take the stage down with it
+            log.exception("alert %s (%s) of %s: not published", event.id, event.kind.value, event.camera)
+
+    async def _emit(self, event: Alert) -> None:
+        """Record ``event``, enter it in the open alerts and hand it to every listener."""
+        try:
+            alert = await asyncio.to_thread(self.recorder.alert, event)
+        except MemoryStoreError as exc:
+            log.error("memory: alert %s of %s not stored: %s", event.id, event.camera, exc)
+            alert = event  # still goes out, without its snapshot path
+        self.open.update(alert)
+        published = AlertEvent.of(alert)
+        for listener in self.listeners:
             try:
-                alert = await asyncio.to_thread(self.recorder.alert, event)
-            except MemoryStoreError as exc:
-                log.error("memory: alert %s of %s not stored: %s", event.id, event.camera, exc)
-                alert = event  # still goes out, without its snapshot path
-            self.open.update(alert)
-            published = AlertEvent.of(alert)
-            for listener in self.listeners:
-                try:
-                    await listener(published)
-                except Exception:  # one listener's bug must not keep the event from the others
-                    self.listener_failures += 1
-                    log.exception("alert %s (%s): listener %s failed", alert.id, alert.kind.value, _name(listener))
+                await listener(published)
+            except Exception:  # one listener's bug must not keep the event from the others
+                self.listener_failures += 1
+                log.exception("alert %s (%s): listener %s failed", alert.id, alert.kind.value, _name(listener))
+
+
+def _forget(waiting: dict[tuple[str, str], asyncio.Task[None]], key: tuple[str, str], done: asyncio.Task[None]) -> None:
+    if waiting.get(key) is done:
+        del waiting[key]
 
 
 def _name(listener: object) -> str:

@@ -11,11 +11,13 @@ import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streamer.clips import ClipInfo
 from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
 
@@ -91,7 +93,13 @@ class ServicePort(Protocol):
 
     def open_alerts(self) -> list[Alert]: ...
 
-    async def ask(self, question: str, *, limit: int = 5) -> Answer: ...
+    async def ask(self, question: str, *, limit: int = 5, alert: str | None = None) -> Answer:
+        """An answer over the memory and buffers; with ``alert``, over that alert's clip alone."""
+        ...
+
+    async def camera_clip(self, camera: str, since: float, until: float, path: Path) -> ClipInfo:
+        """Write ``[since, until]`` of ``camera``'s kept packets to ``path`` (raises ClipError when none are kept)."""
+        ...
 
     async def embed_text(self, text: str) -> NDArray[np.float32] | None:
         """The text's embedding by the service's embedding model (behind the inference limiter), if it has one."""

@@ -35,6 +35,8 @@ class MomentRecorder:
                 queries={alert.query_id: alert.peak_score},
                 query_texts={alert.query_id: alert.query_text},
                 thumbnail=path,
+                clip=alert.clip_path,
+                clip_info=alert.clip_info,
             )
             self.memory.add(moment, [Keyframe(alert.peak_wall, alert.peak_pts, path, alert.peak_embedding)])
             self.moments += 1

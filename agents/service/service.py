@@ -15,11 +15,13 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from streamer.clips import ClipError, ClipInfo, write_clip
 from streamer.errors import FeedwatchError
 from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
@@ -36,6 +38,7 @@ from ..qa.asker import Asker
 from ..qa.selection import selection_for
 from ..scoring import InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
+from .clips import Clipper
 from .health import Health
 from .hooks import OfflineHooks
 from .output import OutputStage
@@ -159,10 +162,19 @@ class Service:
     def open_alerts(self) -> list[Alert]:
         return list(self._run.output.open.by_id.values()) if self._run is not None else []
 
-    async def ask(self, question: str, *, limit: int = 5) -> Answer:
-        answer = await self._live().asker.ask(question, limit=limit)
+    async def ask(self, question: str, *, limit: int = 5, alert: str | None = None) -> Answer:
+        answer = await self._live().asker.ask(question, limit=limit, alert=alert)
         self._asks += 1
         return answer
+
+    async def camera_clip(self, camera: str, since: float, until: float, path: Path) -> ClipInfo:
+        cam = self.cameras.get(camera)
+        if cam is None:
+            raise ClipError(f"no camera {camera!r}")
+        if cam.ring is None:
+            raise ClipError(f"camera {camera!r} keeps no packets (clips are off, or it is a file: cut from the file)")
+        gops = cam.ring.cut(since, until)
+        return await asyncio.to_thread(write_clip, gops, path, max_s=self._config.clips.max_s)
 
     async def embed_text(self, text: str) -> NDArray[np.float32] | None:
         selection = self._live().asker.selection
@@ -218,7 +230,7 @@ class Service:
                 for cam in cfg.cameras:
                     self.cameras[cam.id] = Camera(
                         cam, cfg.buffer, analysis_size=scorer.input_size, retry=self.retry, on_status=self._status,
-                        on_outage=self._outage,
+                        on_outage=self._outage, clips=cfg.clips,
                     )  # fmt: skip
                 if self.retry:
                     hooks = self._hooks = OfflineHooks(self.cameras, {cam.id: cam for cam in cfg.cameras})
@@ -245,7 +257,9 @@ class Service:
         store = QueryStore(cfg.memory.path / "queries.json")
         configured = [Query.from_config(q) for q in cfg.queries]
         recorder = MomentRecorder(memory)
-        output = OutputStage(recorder, self._alert_listeners)
+        rings = {cam_id: camera.ring for cam_id, camera in self.cameras.items() if camera.ring is not None}
+        clipper = Clipper(cfg.clips, {cam.id: cam for cam in cfg.cameras}, rings, memory.clips)
+        output = OutputStage(recorder, self._alert_listeners, clipper=clipper)
         self.health.count("alert_listener_failures", "Alert events a listener (an API) failed on, each one logged.",
                           lambda: float(output.listener_failures))  # fmt: skip
         scheduler = Scheduler(
@@ -269,6 +283,7 @@ class Service:
             limiter=self._limiter,
             budget=cfg.qa.frame_budget,
             asked=AskedFrames(cfg.memory.path / "asked"),
+            clip_fps=cfg.qa.clip_fps,
         )
         return _Running(memory, scheduler, queries, asker, output, recorder)
 
