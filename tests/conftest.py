@@ -1,4 +1,4 @@
-"""Shared fixtures: the real sample clips and a real mosquitto broker on a free port."""
+"""Shared fixtures: the real sample clips, a real mosquitto broker on a free port, and a real RTSP camera."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import MEDIA, PERSON_CLIP, Broker
+from tests.streamer.rtsp import PerlRtspServer
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,14 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def rtsp(media: Path) -> Iterator[PerlRtspServer]:
+    """The person clip, looped at its own pace, from rtsp-server-perl (UDP)."""
+    server = PerlRtspServer(PERSON_CLIP)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

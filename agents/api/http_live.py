@@ -1,10 +1,10 @@
 """HTTP routes for what is happening now: cameras, standing queries, alerts, and the live event stream.
 
 - ``GET /api/cameras``, ``GET /api/cameras/{id}/snapshot.jpg``: cameras, their status and counters, and the
-  newest buffered frame.
+  newest buffered frame; ``GET /api/cameras/{id}/clip.mp4?since=&until=``: any range still in its kept packets.
 - ``GET|POST /api/queries``, ``DELETE /api/queries/{id}``: the standing queries (persisted like the MQTT ones).
 - ``GET /api/alerts``: open alerts and ended ones (filtered by camera, query and time; paged);
-  ``GET /api/alerts/{id}/snapshot.jpg``.
+  ``GET /api/alerts/{id}/snapshot.jpg``; ``GET /api/alerts/{id}/clip.mp4`` (with HTTP range requests).
 - ``GET /api/events``: server-sent events ``alert``, ``status`` and ``queries``.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +21,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field, create_model
+from starlette.background import BackgroundTask
 
+from streamer.clips import ClipError
 from streamer.errors import FeedwatchError
 from streamer.transport.events import EventHub
 
@@ -29,7 +33,17 @@ from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
 
-__all__ = ["MAX_OFFSET", "NOT_FOUND", "ErrorOut", "alert_view", "invalid", "jpeg_file", "live_routes", "moment_view"]
+__all__ = [
+    "MAX_OFFSET",
+    "NOT_FOUND",
+    "ErrorOut",
+    "alert_view",
+    "invalid",
+    "jpeg_file",
+    "live_routes",
+    "memory_file",
+    "moment_view",
+]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_OFFSET = 100_000  # paging deeper than this is a mistake (or an attack on the database's integers)
@@ -111,16 +125,22 @@ def moment_view(m: Moment, extra: dict[str, Any] | None = None) -> dict[str, Any
     """A moment as the API shows it: its thumbnail as a URL, not a file path."""
     out = {k: v for k, v in m.to_dict().items() if k != "thumbnail"}
     out["thumbnail_url"] = f"/api/moments/{m.id}/thumbnail.jpg" if m.thumbnail else None
+    out["clip_url"] = f"/api/alerts/{m.id}/clip.mp4" if m.clip else None
     return {**out, **(extra or {})}
+
+
+def memory_file(path: str | None, root: Path, media_type: str, what: str) -> FileResponse:
+    """A file under the memory folder, or 404 (never a file outside it). Range requests are answered (206)."""
+    if path:
+        target = Path(path).resolve()
+        if target.is_relative_to(root.resolve()) and target.is_file():
+            return FileResponse(target, media_type=media_type)
+    raise HTTPException(404, f"no such {what} (it may have been removed by retention)")
 
 
 def jpeg_file(path: str | None, root: Path) -> FileResponse:
     """A JPEG under the memory folder, or 404 (never a file outside it)."""
-    if path:
-        target = Path(path).resolve()
-        if target.is_relative_to(root.resolve()) and target.is_file():
-            return FileResponse(target, media_type="image/jpeg")
-    raise HTTPException(404, "no such image (it may have been removed by retention)")
+    return memory_file(path, root, "image/jpeg", "image")
 
 
 def _query_out(q: StandingQuery) -> QueryOut:
@@ -157,6 +177,32 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         if newest is None or newest.snapshot is None:
             raise HTTPException(404, f"camera {camera!r} has no frame yet")
         return Response(newest.snapshot, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @api.get(
+        "/cameras/{camera}/clip.mp4",
+        response_class=FileResponse,
+        responses={200: {"content": {"video/mp4": {}}}, **NOT_FOUND},
+    )
+    async def camera_clip(
+        camera: str,
+        since: Annotated[float, Query(allow_inf_nan=False, description="Unix seconds.")],
+        until: Annotated[float, Query(allow_inf_nan=False, description="Unix seconds.")],
+    ) -> FileResponse:
+        """An MP4 of ``[since, until]`` (at most ``clips.max_s``) from the camera's kept packets, from the keyframe
+        at or before ``since``."""
+        if camera not in port.camera_ids():
+            raise HTTPException(404, f"no camera {camera!r}")
+        if until <= since:  # a schema cannot say it; an empty range holds no clip
+            raise HTTPException(404, "no clip in an empty range: 'until' must be after 'since'")
+        folder = Path(tempfile.mkdtemp(prefix="feedwatch-export-"))
+        path = folder / f"{camera}.mp4"
+        try:
+            await port.camera_clip(camera, since, until, path)
+        except ClipError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HTTPException(404, str(exc)) from None
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+        return FileResponse(path, media_type="video/mp4", filename=f"{camera}-{int(since)}.mp4", background=cleanup)
 
     @api.get("/queries", response_model=list[QueryOut])
     async def list_queries() -> list[QueryOut]:
@@ -212,6 +258,24 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         if moment is None:
             raise HTTPException(404, f"no alert {alert_id!r}")
         return jpeg_file(moment.thumbnail, root)
+
+    @api.get(
+        "/alerts/{alert_id}/clip.mp4",
+        response_class=FileResponse,
+        responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "The requested byte range."}, **NOT_FOUND},
+    )
+    async def alert_clip(alert_id: str) -> FileResponse:
+        """The MP4 around an ended alert (``clips.pre_s`` before to ``clips.post_s`` after); seekable by range."""
+        if not _ID.match(alert_id):
+            raise HTTPException(404, "no such alert")
+        moment = await asyncio.to_thread(port.memory.get, alert_id)
+        if moment is None:
+            open_now = any(a.id == alert_id for a in port.open_alerts())
+            raise HTTPException(404, f"alert {alert_id!r} is still open: its clip is written when it ends"
+                                if open_now else f"no alert {alert_id!r}")  # fmt: skip
+        if moment.clip is None:
+            raise HTTPException(404, f"alert {alert_id!r} has no clip (clips off, or its writing failed: see the log)")
+        return memory_file(moment.clip, root, "video/mp4", "clip")
 
     @api.get("/events", response_class=StreamingResponse)
     async def events() -> StreamingResponse:

@@ -39,6 +39,11 @@ class AskIn(BaseModel):
         min_length=1, max_length=MAX_QUESTION, pattern=NOT_ONLY_SPACE, description="The question, in plain language."
     )
     limit: int = Field(default=5, ge=1, le=50, description="Moments or frames an extractive answer cites at most.")
+    alert: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,200}$",
+        description="Ask about this alert alone: the answer sees frames of its clip at qa.clip_fps.",
+    )
 
 
 def memory_routes(port: ServicePort) -> APIRouter:
@@ -95,19 +100,26 @@ def memory_routes(port: ServicePort) -> APIRouter:
             raise HTTPException(404, f"no moment {moment_id!r}")
         return jpeg_file(found.thumbnail, root)
 
-    @api.post("/ask", responses={503: {"model": ErrorOut, "description": "The answering model failed."}})
+    @api.post(
+        "/ask",
+        responses={503: {"model": ErrorOut, "description": "The answering model failed."}, **NOT_FOUND},
+    )
     async def ask(body: Annotated[AskIn, Body()]) -> dict[str, Any]:
         """Answer a question over the memory and the rolling buffers; the answer cites what it used."""
         try:
-            answer = await port.ask(body.question, limit=body.limit)
+            answer = await port.ask(body.question, limit=body.limit, alert=body.alert)
         except ValueError as exc:
+            if body.alert is not None and str(exc).startswith("no alert"):
+                raise HTTPException(404, str(exc)) from None
             raise invalid(("body", "question"), str(exc)) from None
         except FeedwatchError as exc:
             raise HTTPException(503, redact_text(str(exc))) from None
         out = answer.to_dict()
         for c in out["citations"]:  # type: ignore[attr-defined]
             path = c.pop("thumbnail")
-            if c["moment_id"]:
+            if c["source"] == "clip" and path and Path(path).parent.name == "asked":
+                c["thumbnail_url"] = f"/api/asked/{Path(path).name}"
+            elif c["moment_id"]:
                 c["thumbnail_url"] = f"/api/moments/{c['moment_id']}/thumbnail.jpg" if path else None
             else:
                 c["thumbnail_url"] = f"/api/asked/{Path(path).name}" if path else None

@@ -31,9 +31,13 @@ MODES = ("full", "sampled", "keyframes", "every_frame")
 _RTIME = re.compile(r"rtime=([0-9.]+)s")
 
 
-def prepare_clip(work: Path, seconds: float, base: Path | None) -> Path:
-    """A 1080p30 H.264 clip with a 2 s GOP (60 frames), made from ``base`` (real footage) when given."""
-    out = work / f"bench-1080p30-{int(seconds)}s.mp4"
+def prepare_clip(work: Path, seconds: float, base: Path | None, *, mbit_s: float | None = None) -> Path:
+    """A 1080p30 H.264 clip with a 2 s GOP (60 frames), made from ``base`` (real footage) when given; at
+    ``mbit_s`` (average and cap, as cameras encode) when given, else at x264's default quality."""
+    rate = (
+        [] if mbit_s is None else ["-b:v", f"{mbit_s:g}M", "-maxrate", f"{mbit_s:g}M", "-bufsize", f"{2 * mbit_s:g}M"]
+    )
+    out = work / f"bench-1080p30-{int(seconds)}s{'' if mbit_s is None else f'-{mbit_s:g}mbit'}.mp4"
     if out.is_file():
         return out
     if shutil.which("ffmpeg") is None:
@@ -43,7 +47,7 @@ def prepare_clip(work: Path, seconds: float, base: Path | None) -> Path:
     )
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", *source, "-t", str(seconds), "-vf", "scale=1920:1080,fps=30",
-         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0",
+         "-c:v", "libx264", "-preset", "veryfast", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", *rate,
          "-pix_fmt", "yuv420p", "-an", str(out)],
         check=True,
     )  # fmt: skip

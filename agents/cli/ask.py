@@ -23,7 +23,7 @@ from ..config import FeedwatchConfig, default_memory_dir
 from ..scoring import Scorer, TextImageEmbedder, create_scorer, resolve_backend
 from .common import load_with_memory
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "parse_time"]
 
 log = logging.getLogger("feedwatch")
 
@@ -40,6 +40,10 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
     p.add_argument("--limit", type=int, default=5, help="moments to cite at most (default 5)")
+    p.add_argument(
+        "--alert",
+        help="ask about this alert alone (its id): the answer sees frames of its clip at qa.clip_fps",
+    )
     p.add_argument(
         "--local",
         action="store_true",
@@ -90,8 +94,12 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 selection=selection_for(scorer),
                 answerer=create_videoqa(config.qa) if config is not None else None,
                 budget=config.qa.frame_budget if config is not None else 8,
+                clip_fps=config.qa.clip_fps if config is not None else 4.0,
             )
-            answer = asyncio.run(asker.ask(args.question, limit=args.limit))
+            try:
+                answer = asyncio.run(asker.ask(args.question, limit=args.limit, alert=args.alert))
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
     finally:
         if scorer is not None:
             scorer.close()
@@ -109,7 +117,7 @@ def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str,
     token = os.environ.get(config.http.token_env)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps({"question": args.question, "limit": args.limit}).encode()
+    body = json.dumps({"question": args.question, "limit": args.limit, "alert": args.alert}).encode()
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:
@@ -127,7 +135,7 @@ def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str,
     return answer
 
 
-def _parse_time(value: str | None, option: str) -> float | None:
+def parse_time(value: str | None, option: str) -> float | None:
     if value is None:
         return None
     try:
@@ -171,7 +179,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ..memory.store import MomentMemory
 
     path = args.memory or default_memory_dir()
-    since, until = _parse_time(args.since, "--since"), _parse_time(args.until, "--until")
+    since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     filters = {"camera": args.camera, "since": since, "until": until, "query_id": args.query_id,
                "min_score": args.min_score}  # fmt: skip
     with MomentMemory(path, read_only=True) as memory:

@@ -18,12 +18,24 @@ __all__ = ["add_parsers"]
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
-        "bench", help="run a shipped benchmark (ingest, memory, e2e, scoring, recovery) and print its figures"
+        "bench", help="run a shipped benchmark (ingest, clips, memory, e2e, scoring, recovery) and print its figures"
     )
     bench = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     b = bench.add_parser("ingest", help="the reader against the ffmpeg command line: decode speed and memory")
     b.add_argument("--file", type=Path, help="clip to decode (default: a 1080p30 clip with a 2 s GOP made with ffmpeg)")
     b.add_argument("--seconds", type=float, default=120.0, help="length of the generated clip (default 120)")
+    b.add_argument("--repeat", type=int, default=5, help="runs of each side, best kept (default 5)")
+    b.add_argument("--work", type=Path, help="folder for generated clips (default: a cache folder)")
+    b.add_argument("--json", action="store_true", help="print the report as JSON")
+    b = bench.add_parser("clips", help="event clips: the packet ring's CPU and memory, and 20 s clip write times")
+    b.add_argument("--file", type=Path, help="clip to use (default: a 1080p30 clip with a 2 s GOP made with ffmpeg)")
+    b.add_argument("--seconds", type=float, default=60.0, help="length of the generated clip (default 60)")
+    b.add_argument(
+        "--mbit",
+        type=float,
+        default=4.0,
+        help="bit rate of the generated clip, Mbit/s (default 4, a usual 1080p camera)",
+    )
     b.add_argument("--repeat", type=int, default=5, help="runs of each side, best kept (default 5)")
     b.add_argument("--work", type=Path, help="folder for generated clips (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -105,19 +117,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "ingest":
         from ..bench import ingest
 
-        if args.file is not None:
-            if not args.file.is_file():
-                raise FeedwatchError(f"bench ingest: {args.file} is not a file")
-            clip = args.file
-        else:
-            work = args.work or _cache_dir() / "bench"
-            work.mkdir(parents=True, exist_ok=True)
-            base = _sample_clip()
-            progress(f"preparing a {args.seconds:g} s 1080p30 clip in {work}")
-            clip = ingest.prepare_clip(work, args.seconds, base)
-        report = ingest.run_ingest_bench(clip, repeat=args.repeat, progress=progress)
+        report = ingest.run_ingest_bench(_bench_clip(args), repeat=args.repeat, progress=progress)
         print(json.dumps(report, indent=2) if args.json else ingest.format_report(report))
+    if args.bench == "clips":
+        from ..bench import clips
+
+        if args.repeat < 1:
+            raise FeedwatchError("bench clips: --repeat must be at least 1")
+        report = clips.run_clips_bench(_bench_clip(args), repeat=args.repeat, progress=progress)
+        print(json.dumps(report, indent=2) if args.json else clips.format_report(report))
     return 0
+
+
+def _bench_clip(args: argparse.Namespace) -> Path:
+    """``--file``, or a 1080p30 clip with a 2 s GOP made from the sample footage (cached)."""
+    from ..bench import ingest
+
+    if args.file is not None:
+        if not args.file.is_file():
+            raise FeedwatchError(f"bench {args.bench}: {args.file} is not a file")
+        return Path(args.file)
+    work = args.work or _cache_dir() / "bench"
+    work.mkdir(parents=True, exist_ok=True)
+    progress(f"preparing a {args.seconds:g} s 1080p30 clip in {work}")
+    return ingest.prepare_clip(work, args.seconds, _sample_clip(), mbit_s=getattr(args, "mbit", None))
 
 
 def _bench_recovery(args: argparse.Namespace) -> int:

@@ -114,6 +114,18 @@ def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Pa
         assert driver.find_elements(By.CSS_SELECTOR, '.track[data-camera="lobby"] .mark'), timeline.get_attribute(
             "innerHTML"
         )
+        # A remembered alert's detail view plays its clip (cut from the replayed file), the snapshot as poster.
+        clipped = next(e for e in driver.find_elements(By.CSS_SELECTOR, "#alerts .alert")
+                       if e.get_attribute("data-alert-id") in before)  # fmt: skip
+        clipped.click()
+        video = _wait("the clip player", lambda: driver.find_elements(By.CSS_SELECTOR, "#detail.on video#clip"))[0]
+        assert video.get_attribute("src").endswith(f"/api/alerts/{clipped.get_attribute('data-alert-id')}/clip.mp4")
+        assert video.get_attribute("poster")
+        _wait("the clip to load", lambda: driver.execute_script("return arguments[0].readyState", video) >= 2)
+        driver.execute_script("arguments[0].play()", video)
+        _wait("the clip to play", lambda: driver.execute_script("return arguments[0].currentTime", video) > 0.5)
+        assert driver.execute_script("return arguments[0].videoWidth", video) == 768
+        assert "clip" in driver.find_element(By.ID, "detail-info").text
         # Search.
         driver.find_element(By.ID, "search-q").send_keys("person")
         driver.find_element(By.CSS_SELECTOR, "#search-form button").click()

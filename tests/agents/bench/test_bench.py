@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SHORT_CLIP, run_cli
+from tests.helpers import PERSON_CLIP, SHORT_CLIP, run_cli
 
 
 @pytest.mark.slow
@@ -111,3 +111,16 @@ def test_bench_recovery_kills_restarts_and_flaps_a_real_rtsp_camera() -> None:
     # Flapping is one outage: the hook (after 9 s away) runs once, and the log gets a handful of lines.
     assert flap["hook_runs"] == 1, flap["log"]
     assert flap["log_lines"] <= 12, flap["log"]
+
+
+def test_bench_clips_reports_ring_cost_memory_and_write_times(media: Path) -> None:
+    result = run_cli("bench", "clips", "--file", str(PERSON_CLIP), "--repeat", "1", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["clip"]["gop_s"] == 1.0 and report["clip"]["width"] == 768  # the clip's GOP is stated
+    assert report["demux_with_ring_cpu_s"] >= 0 and 0 <= report["ring_cpu_share_of_one_core"] < 1
+    # 139 s at about 0.19 Mbit/s: the ring's payload per minute is the stream's bytes per minute.
+    per_minute = PERSON_CLIP.stat().st_size / report["stream_s"] * 60 / 2**20
+    assert abs(report["ring_payload_mib_per_min"] - per_minute) < 0.15 * per_minute
+    assert report["ring_traced_mib_per_min"] >= report["ring_payload_mib_per_min"]
+    assert 19.0 <= report["written_clip"]["seconds"] <= 22.0 and report["write_20s_ms"]["median"] > 0
