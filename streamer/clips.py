@@ -9,9 +9,11 @@ under the final name. Blocking: call from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,8 +26,9 @@ from numpy.typing import NDArray
 
 from .errors import ClipError
 from .packets import Gop, Session, StoredPacket
+from .regions import Polygon, apply_masks
 
-__all__ = ["BROWSER_VIDEO", "ClipError", "ClipFrame", "ClipInfo", "clip_frames", "cut_file", "write_clip"]
+__all__ = ["BROWSER_VIDEO", "ClipError", "ClipFrame", "ClipInfo", "clip_frames", "cut_file", "mask_clip", "write_clip"]
 
 # Video codecs browsers play from an MP4: H.264 everywhere; H.265 in Safari and in Chrome/Edge where the device
 # decodes HEVC in hardware (Firefox not at all). Other codecs still make a valid MP4 that players like VLC open.
@@ -78,11 +81,14 @@ def _compatible(a: Session, b: Session) -> bool:
     return (a.codec, a.width, a.height, ca.extradata) == (b.codec, b.width, b.height, cb.extradata)
 
 
-def write_clip(gops: list[Gop], path: Path, *, max_s: float | None = None) -> ClipInfo:
+def write_clip(gops: list[Gop], path: Path, *, max_s: float | None = None, masks: tuple[Polygon, ...] = ()) -> ClipInfo:
     """Remux ``gops`` (from :meth:`PacketRing.cut`) into an MP4 at ``path``; timestamps start at zero.
 
     GOPs of a later session whose codec parameters differ from the first's (the camera changed resolution
-    across a reconnect) cannot share one MP4 track: the clip keeps the first session's and notes the rest."""
+    across a reconnect) cannot share one MP4 track: the clip keeps the first session's and notes the rest.
+    With privacy ``masks`` the remuxed clip is then decoded, masked and re-encoded (:func:`mask_clip`)."""
+    if masks:
+        return _then_masked(path, masks, lambda tmp: write_clip(gops, tmp, max_s=max_s))
     gops = [g for g in gops if g.packets]
     if not gops:
         raise ClipError(f"no packets kept for {path.stem} (the ring holds nothing in that range)")
@@ -218,9 +224,13 @@ class _Muxer:
         self.tmp.unlink(missing_ok=True)
 
 
-def cut_file(source: str, start_s: float, end_s: float, path: Path, *, wall_origin: float = 0.0) -> ClipInfo:
+def cut_file(
+    source: str, start_s: float, end_s: float, path: Path, *, wall_origin: float = 0.0, masks: tuple[Polygon, ...] = ()
+) -> ClipInfo:
     """Cut ``[start_s, end_s]`` (seconds from the file's first frame) out of a video file into an MP4 at ``path``,
     from the keyframe at or before ``start_s``. Walls in the result are ``wall_origin`` plus file seconds."""
+    if masks:
+        return _then_masked(path, masks, lambda tmp: cut_file(source, start_s, end_s, tmp, wall_origin=wall_origin))
     try:
         container = av.open(source.removeprefix("file://"))
     except (av.error.FFmpegError, OSError) as exc:
@@ -262,6 +272,69 @@ def cut_file(source: str, start_s: float, end_s: float, path: Path, *, wall_orig
         raise ClipError(f"cannot cut a clip from {Path(source).name}: {exc}") from exc
     finally:
         container.close()
+
+
+def _then_masked(path: Path, masks: tuple[Polygon, ...], write: Callable[[Path], ClipInfo]) -> ClipInfo:
+    """``write`` a clip to a hidden name beside ``path``, then re-encode it masked to ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    remuxed = Path(tmp)
+    try:
+        info = write(remuxed)
+        return mask_clip(remuxed, path, masks, info)
+    finally:
+        remuxed.unlink(missing_ok=True)
+
+
+def mask_clip(source: Path, path: Path, masks: tuple[Polygon, ...], info: ClipInfo) -> ClipInfo:
+    """Re-encode the clip at ``source`` into ``path`` with ``masks`` blacked out on every frame: H.264 (libx264,
+    ``veryfast``, CRF 20, the source's frame timing), audio copied. A privacy mask must cover the clip too, and
+    packets cannot be masked without decoding them: this is the one clip path that encodes."""
+    try:
+        src = av.open(str(source))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise ClipError(f"cannot mask clip {path.name}: {exc}") from exc
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp_name, 0o644)
+    tmp = Path(tmp_name)
+    try:
+        with src, av.open(tmp_name, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            video = src.streams.video[0]
+            video.codec_context.thread_type = "AUTO"
+            encoder: Any = out.add_stream("libx264", rate=video.average_rate or 30)
+            encoder.width, encoder.height, encoder.pix_fmt = video.width, video.height, "yuv420p"
+            encoder.time_base = video.time_base
+            encoder.options = {"preset": "veryfast", "crf": "20"}
+            audio_in = src.streams.audio[0] if src.streams.audio else None
+            audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+            streams = [video] if audio_in is None else [video, audio_in]
+            for packet in src.demux(streams):
+                if packet.stream is audio_in:
+                    if packet.size and audio_out is not None:
+                        packet.stream = audio_out
+                        out.mux(packet)
+                    continue
+                frames: Any = packet.decode()  # video frames (the stubs type every kind)
+                for frame in frames:
+                    rgb = apply_masks(frame.to_ndarray(format="rgb24"), masks)
+                    masked = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                    masked.pts, masked.time_base = frame.pts, frame.time_base
+                    out.mux(encoder.encode(masked))
+            out.mux(encoder.encode(None))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ClipError(f"cannot mask clip {path.name}: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return dataclasses.replace(
+        info, path=str(path), nbytes=path.stat().st_size, codec="h264",
+        notes=[*info.notes, "re-encoded (H.264) with the camera's privacy masks"],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from .frames import Frame, encode_jpeg
 from .packets import PacketRing, StoredPacket
 from .recovery import session_read_timeout
 from .redact import redact_text, redact_url
+from .regions import Polygon, apply_masks
 from .sampling import RateSampler
 from .urls import is_file_source
 
@@ -59,6 +60,8 @@ class SourceOptions:
     # Skip decoding non-reference frames (B-frames, mostly) when sampling at most half the stream's
     # rate: the sampler then picks the next reference frame, at most a frame or two later. None: auto.
     skip_nonref: bool | None = None
+    # Privacy masks (normalised polygons), blacked out on every decoded frame before it is scaled or encoded.
+    masks: tuple[Polygon, ...] = ()
 
 
 def is_rtsp(url: str) -> bool:
@@ -175,22 +178,24 @@ def probe(url: str, options: SourceOptions) -> None:
 
 
 def _convert(
-    vf: Any, size: tuple[int, int], snap_size: tuple[int, int] | None
+    vf: Any, size: tuple[int, int], snap_size: tuple[int, int] | None, masks: tuple[Polygon, ...] = ()
 ) -> tuple[NDArray[np.uint8], bytes | None]:
     """The analysis image and the snapshot JPEG of a decoded frame, with one swscale pass.
 
     swscale's area averaging (the right filter for downscaling) produces the larger of the two; the
     smaller is box-filtered from it, which costs a fraction of a second swscale pass from full size.
+    Privacy ``masks`` are blacked out on the larger one, before the smaller is made or anything is encoded.
     """
     if snap_size is None:
         image: NDArray[np.uint8] = vf.reformat(
             width=size[0], height=size[1], format="rgb24", interpolation="AREA"
         ).to_ndarray()
-        return image, None
+        return apply_masks(image, masks), None
     big_size = max(size, snap_size, key=lambda wh: wh[0] * wh[1])
     big: NDArray[np.uint8] = vf.reformat(
         width=big_size[0], height=big_size[1], format="rgb24", interpolation="AREA"
     ).to_ndarray()
+    apply_masks(big, masks)
     small_size = snap_size if big_size == size else size
     small = big if small_size == big_size else np.asarray(Image.fromarray(big).resize(small_size, Image.Resampling.BOX))
     return (big, encode_jpeg(small)) if big_size == size else (small, encode_jpeg(big))
@@ -402,7 +407,7 @@ class FrameDecoder:
                     if size is None:
                         size = _scaled_size(vf.width, vf.height, opts.analysis_size)
                         snap_size = _scaled_size(vf.width, vf.height, opts.snapshot_size)
-                    image, snapshot = _convert(vf, size, snap_size if opts.snapshot_size > 0 else None)
+                    image, snapshot = _convert(vf, size, snap_size if opts.snapshot_size > 0 else None, opts.masks)
                     if is_file:
                         wall = opened_wall + t
                         if opts.realtime:

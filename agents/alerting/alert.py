@@ -41,6 +41,8 @@ class Alert:
     # The MP4 around the alert (on ``end`` events, once written) and what it holds (ClipInfo.to_dict()).
     clip_path: str | None = None
     clip_info: dict[str, object] | None = field(default=None, compare=False)
+    # The zone the peak was seen in, for a zone-limited query.
+    zone: str | None = None
     # The scorer's embedding of the peak frame, when the backend gives embeddings (for the memory).
     peak_embedding: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
 
@@ -61,6 +63,7 @@ class Alert:
             "peak_pts": round(self.peak_pts, 3),
             "backend": self.backend,
             "semantic": self.semantic,
+            "zone": self.zone,
             "snapshot": self.snapshot_path,
             "clip": self.clip_path,
             "clip_url": f"/api/alerts/{self.id}/clip.mp4" if self.clip_path else None,

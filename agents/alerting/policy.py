@@ -37,6 +37,7 @@ class _Open:
     last_update_pts: float
     reported_peak: float
     peak_embedding: NDArray[np.float32] | None
+    peak_zone: str | None = None
 
 
 class AlertPolicy:
@@ -54,9 +55,11 @@ class AlertPolicy:
         return self._open is not None
 
     def feed(
-        self, frame: Frame, score: float, backend: str, semantic: bool, embedding: NDArray[np.float32] | None = None
-    ) -> list[Alert]:
-        """Account for one frame's score (and its embedding, if any); return the events it causes (often none)."""
+        self, frame: Frame, score: float, backend: str, semantic: bool, embedding: NDArray[np.float32] | None = None,
+        *, zone: str | None = None,
+    ) -> list[Alert]:  # fmt: skip
+        """Account for one frame's score (and its embedding, and the zone it was scored on, if any); return the
+        events it causes (often none)."""
         threshold = self.query.threshold
         stay = threshold - self.settings.hysteresis
         cur = self._open
@@ -64,13 +67,13 @@ class AlertPolicy:
             cooling = self._closed_at is not None and frame.pts - self._closed_at < self.settings.cooldown_s
             if score >= threshold and not cooling:
                 alert_id = uuid.uuid5(_NAMESPACE, f"{self.camera}/{self.query.id}/{frame.wall:.3f}").hex[:16]
-                self._open = _Open(alert_id, frame, frame, frame, score, frame.pts, score, embedding)
+                self._open = _Open(alert_id, frame, frame, frame, score, frame.pts, score, embedding, zone)
                 return [self._event(AlertKind.NEW, backend, semantic)]
             return []
         if score >= stay:
             cur.last_relevant = frame
             if score > cur.peak_score:
-                cur.peak, cur.peak_score, cur.peak_embedding = frame, score, embedding
+                cur.peak, cur.peak_score, cur.peak_embedding, cur.peak_zone = frame, score, embedding, zone
             due = frame.pts - cur.last_update_pts >= self.settings.update_interval_s
             if due and cur.peak_score > cur.reported_peak:
                 cur.last_update_pts = frame.pts
@@ -114,4 +117,5 @@ class AlertPolicy:
             peak_seq=cur.peak.seq,
             peak_wall=cur.peak.wall,
             peak_embedding=cur.peak_embedding,
+            zone=cur.peak_zone,
         )

@@ -14,15 +14,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from streamer.buffer import FrameBuffer
 from streamer.frames import Frame, Window
 from streamer.policies import OverflowPolicy
+from streamer.regions import Polygon
 
 from ..config import AlertSettings
 from ..scoring import InferenceLimiter, Query, Scorer, WindowScores
 from .alert import Alert
+from .arming import Watching
 from .context import ContextKeyframe, ContextSampler
 from .policy import AlertPolicy
+from .zones import ZoneCrops
 
 __all__ = ["CameraCounters", "Scheduler"]
 
@@ -30,6 +35,15 @@ log = logging.getLogger(__name__)
 
 Event = Alert | ContextKeyframe
 EventHandler = Callable[[Event], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One scoring job of a cut: the whole frame (``zone`` None) or one zone's crop, for the queries that look there."""
+
+    window: Window
+    queries: list[Query]
+    zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,7 @@ class _Cut:
     window: Window
     queries: list[Query]
     skipped: int
+    jobs: list[_Job]
 
 
 @dataclass(slots=True)
@@ -71,6 +86,8 @@ class Scheduler:
         max_lag_s: float = 10.0,
         limiter: InferenceLimiter | None = None,
         context: ContextSampler | None = None,
+        zones: dict[str, dict[str, Polygon]] | None = None,
+        watching: Watching | None = None,
     ) -> None:
         self.scorer = scorer
         self.buffers = buffers
@@ -86,6 +103,10 @@ class Scheduler:
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self.limiter = limiter or InferenceLimiter()
         self.context = context
+        self.zones = zones or {}  # camera -> zone name -> polygon
+        self.watching = watching or Watching()
+        self.query_frames: dict[str, int] = {}  # frames scored for each query (a disarmed query's stays still)
+        self._crops = ZoneCrops(scorer.input_size)
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -102,6 +123,29 @@ class Scheduler:
         if old is not None:
             for key in [k for k in self._policies if k[1] == query.id]:
                 self._policies[key].query = query
+
+    async def end_alerts(self, query_id: str) -> None:
+        """End the open alerts of ``query_id`` now (it was disarmed)."""
+        for key in [k for k in self._policies if k[1] == query_id]:
+            for alert in self._policies[key].flush(self.scorer.name, self.scorer.semantic):
+                await self.on_alert(alert)
+
+    def add_camera(self, camera: str, buf: FrameBuffer, zones: dict[str, Polygon]) -> None:
+        """Score ``camera`` too, from the next round (a camera added by a reload)."""
+        self.buffers[camera] = buf
+        self.zones[camera] = zones
+        self.counters.setdefault(camera, CameraCounters())
+        self._crops.forget(camera)
+        self._wake.set()
+
+    async def remove_camera(self, camera: str) -> None:
+        """Stop scoring ``camera`` and end its open alerts (a camera removed or changed by a reload)."""
+        self.buffers.pop(camera, None)
+        self.zones.pop(camera, None)
+        self._crops.forget(camera)
+        for key in [k for k in self._policies if k[0] == camera]:
+            for alert in self._policies.pop(key).flush(self.scorer.name, self.scorer.semantic):
+                await self.on_alert(alert)
 
     async def remove_query(self, query_id: str) -> bool:
         """Remove a standing query, ending its open alerts."""
@@ -133,7 +177,7 @@ class Scheduler:
         """
         while not self._stopping:
             self._wake.clear()
-            cuts = [cut for camera, buf in self.buffers.items() if (cut := self._cut(camera, buf)) is not None]
+            cuts = [cut for camera, buf in list(self.buffers.items()) if (cut := self._cut(camera, buf)) is not None]
             if cuts:
                 await self._process(cuts)
             if all(b.closed and b.unconsumed() == 0 for b in self.buffers.values()):
@@ -158,19 +202,38 @@ class Scheduler:
             new = buf.latest(len(new))
         context = buf.before(new[0].seq, self.window - len(new)) if self.windowed else []
         window = Window(camera, tuple(context + new), new_from=len(context))
-        queries = [q for q in self._queries.values() if q.applies_to(camera)]
-        return _Cut(camera, buf, window, queries, skipped)
+        queries = [
+            q for q in self._queries.values()
+            if q.applies_to(camera) and self.watching.watched(q.armed, q.active, new[-1].wall)
+        ]  # fmt: skip
+        return _Cut(camera, buf, window, queries, skipped, self._jobs(camera, window, queries))
+
+    def _jobs(self, camera: str, window: Window, queries: list[Query]) -> list[_Job]:
+        """The whole frame for queries without zones, and each zone's crop for the queries that look at it."""
+        jobs = []
+        whole = [q for q in queries if not q.zones]
+        if whole:
+            jobs.append(_Job(window, whole))
+        zones = self.zones.get(camera, {})
+        for zone in dict.fromkeys(z for q in queries for z in q.zones):
+            if zone in zones:
+                cropped = self._crops.window(window, zone, zones[zone])
+                jobs.append(_Job(cropped, [q for q in queries if zone in q.zones], zone))
+        return jobs
 
     async def _process(self, cuts: list[_Cut]) -> None:
-        jobs = [(c.window, c.queries) for c in cuts if c.queries]
+        jobs = [(job.window, job.queries) for c in cuts for job in c.jobs]
         results = iter(await self._score_many(jobs) if jobs else [])
         for cut in cuts:
             counters = self.counters[cut.camera]
             new = cut.window.new_frames
-            if cut.queries:
-                result = next(results)
-                counters.score_s += result.latency_s
-                await self._feed(cut.camera, cut.window, result, cut.queries)
+            await self._end_unwatched(cut)
+            if cut.jobs:
+                scored = [(job, next(results)) for job in cut.jobs]
+                counters.score_s += sum(result.latency_s for _, result in scored)
+                for query in cut.queries:
+                    self.query_frames[query.id] = self.query_frames.get(query.id, 0) + len(new)
+                await self._feed(cut.camera, cut.window, scored, cut.queries)
             elif self.context is not None:  # nothing to score, but the scene is still worth remembering
                 for frame in new:
                     if self.context.observe(frame):
@@ -186,22 +249,39 @@ class Scheduler:
     async def _score_many(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
         return await self.limiter.run(self.scorer.score_batch, jobs)
 
-    async def _feed(self, camera: str, window: Window, result: WindowScores, queries: list[Query]) -> None:
+    async def _end_unwatched(self, cut: _Cut) -> None:
+        """End the open alerts of queries this camera no longer watches (disarmed, or outside their hours)."""
+        watched = {q.id for q in cut.queries}
+        for (camera, query_id), policy in self._policies.items():
+            if camera == cut.camera and query_id not in watched and policy.is_open:
+                for alert in policy.flush(self.scorer.name, self.scorer.semantic):
+                    await self.on_alert(alert)
+
+    async def _feed(
+        self, camera: str, window: Window, scored: list[tuple[_Job, WindowScores]], queries: list[Query]
+    ) -> None:
         frames: tuple[Frame, ...] = window.frames
-        embeddings = result.embeddings
+        first = scored[0][1]
+        # The whole frame's embeddings describe the scene (for context keyframes); else the first zone's.
+        embeddings = next((r.embeddings for job, r in scored if job.zone is None), first.embeddings)
         for query in queries:
-            values = result.scores.get(query.id)
-            if values is None:
+            # A query with zones takes, frame by frame, its best zone's score (and embedding), and names that zone.
+            found = [(job.zone, r) for job, r in scored if query.id in r.scores]
+            if not found:
                 continue
+            values = np.stack([r.scores[query.id] for _, r in found])
+            best = values.argmax(axis=0)
             policy = self._policies.get((camera, query.id))
             if policy is None:
                 policy = self._policies[(camera, query.id)] = AlertPolicy(camera, query, self.alert_settings)
             for i in range(window.new_from, len(frames)):
-                embedding = embeddings[i] if embeddings is not None else None
-                for alert in policy.feed(frames[i], float(values[i]), result.backend, result.semantic, embedding):
+                zone, result = found[int(best[i])]
+                embedding = result.embeddings[i] if result.embeddings is not None else None
+                score = float(values[best[i], i])
+                for alert in policy.feed(frames[i], score, first.backend, first.semantic, embedding, zone=zone):
                     await self.on_alert(alert)
         if self.context is not None:
             for i in range(window.new_from, len(frames)):
                 if self.context.observe(frames[i]):
                     embedding = embeddings[i] if embeddings is not None else None
-                    await self.on_alert(ContextKeyframe(frames[i], embedding, result.backend))
+                    await self.on_alert(ContextKeyframe(frames[i], embedding, first.backend))

@@ -15,20 +15,19 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
-from streamer.clips import ClipError
-from streamer.errors import FeedwatchError
+from streamer.errors import ClipError, FeedwatchError
 from streamer.transport.events import EventHub
 
 from ..alerting import Alert
-from ..config import QueryConfig
+from ..config import QueryConfig, format_validation_error
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
@@ -59,18 +58,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "descript
 def invalid(where: tuple[str, ...], message: str) -> RequestValidationError:
     """A 422 shaped like FastAPI's own validation errors, for rules a schema cannot say (a camera that exists)."""
     return RequestValidationError([{"type": "value_error", "loc": where, "msg": message, "input": None}])
-
-
-def query_model(cameras: list[str]) -> type[QueryConfig]:
-    """The body of ``POST /api/queries``: a query whose cameras must be ones the service has (listed in the schema)."""
-    if not cameras:
-        return QueryConfig
-    known = Literal.__getitem__(tuple(cameras))  # an enum in the OpenAPI document
-    return create_model(
-        "QueryIn",
-        __base__=QueryConfig,
-        cameras=(list[known], Field(default_factory=list, description="Cameras it applies to; empty means all.")),  # type: ignore[valid-type]
-    )
 
 
 class OutageOut(BaseModel):
@@ -112,6 +99,22 @@ class QueryOut(BaseModel):
     text: str
     threshold: float
     cameras: list[str]
+    zones: list[str]
+    armed: bool
+    active: list[str] = Field(description="Times of day it is watched ('22:00-06:00'); empty: always.")
+    scored_frames: int = Field(description="Frames scored for it since the start (still while it is disarmed).")
+
+
+class QueryPatch(BaseModel):
+    """Fields of a standing query to change; the others stay."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, min_length=1, max_length=500)
+    threshold: float | None = Field(default=None, ge=1.0, le=5.0, allow_inf_nan=False)
+    cameras: list[str] | None = None
+    zones: list[str] | None = None
+    armed: bool | None = None
+    active: list[str] | None = None
 
 
 def alert_view(alert: Alert, payload: dict[str, object] | None = None) -> dict[str, object]:
@@ -143,8 +146,11 @@ def jpeg_file(path: str | None, root: Path) -> FileResponse:
     return memory_file(path, root, "image/jpeg", "image")
 
 
-def _query_out(q: StandingQuery) -> QueryOut:
-    return QueryOut(id=q.id, text=q.text, threshold=q.threshold, cameras=list(q.cameras))
+def _query_out(q: StandingQuery, scored: dict[str, int]) -> QueryOut:
+    return QueryOut(
+        id=q.id, text=q.text, threshold=q.threshold, cameras=list(q.cameras), zones=list(q.zones), armed=q.armed,
+        active=list(q.active), scored_frames=scored.get(q.id, 0),
+    )  # fmt: skip
 
 
 def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
@@ -206,8 +212,9 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
 
     @api.get("/queries", response_model=list[QueryOut])
     async def list_queries() -> list[QueryOut]:
-        return [_query_out(q) for q in port.queries()]
+        return [_query_out(q, port.query_frames()) for q in port.queries()]
 
+    @api.post("/queries", response_model=QueryOut, status_code=201)
     async def set_query(body: QueryConfig) -> QueryOut:
         """Add or replace a standing query."""
         query = StandingQuery.from_config(body)
@@ -215,10 +222,29 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
             await port.set_query(query)
         except FeedwatchError as exc:
             raise invalid(("body",), str(exc)) from None
-        return _query_out(query)
+        return _query_out(query, port.query_frames())
 
-    set_query.__annotations__["body"] = query_model(port.camera_ids())  # its schema lists this service's cameras
-    api.add_api_route("/queries", set_query, methods=["POST"], response_model=QueryOut, status_code=201)
+    @api.patch("/queries/{query_id}", response_model=QueryOut, responses=NOT_FOUND)
+    async def patch_query(query_id: str, body: QueryPatch) -> QueryOut:
+        """Change some fields of a standing query: ``{"armed": false}`` disarms it (its open alert ends, it costs no
+        scoring until armed again)."""
+        current = next((q for q in port.queries() if q.id == query_id), None)
+        if current is None:
+            raise HTTPException(404, f"no standing query {query_id!r}")
+        changes = body.model_dump(exclude_none=True)
+        try:
+            config = QueryConfig.model_validate({**current.to_dict(), **changes})
+        except ValidationError as exc:
+            raise invalid(("body",), "; ".join(format_validation_error(exc))) from None
+        query = StandingQuery.from_config(config)
+        try:
+            if set(changes) == {"armed"}:
+                await port.arm_query(query_id, query.armed)
+            else:
+                await port.set_query(query)
+        except FeedwatchError as exc:
+            raise invalid(("body",), str(exc)) from None
+        return _query_out(query, port.query_frames())
 
     @api.delete("/queries/{query_id}", status_code=204, responses=NOT_FOUND)
     async def delete_query(query_id: str) -> None:

@@ -22,6 +22,7 @@ from .models import (
     QueryConfig,
     ScorerConfig,
     ScorerName,
+    check_query_zones,
     default_memory_dir,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "QueryConfig",
     "ScorerConfig",
     "ScorerName",
+    "check_query_zones",
     "default_memory_dir",
     "format_validation_error",
     "load_config",

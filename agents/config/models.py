@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.regions import Polygon as RegionPolygon
 from streamer.transport.topics import TopicError, check_topic
 from streamer.urls import check_source_url
 
@@ -29,6 +32,7 @@ __all__ = [
     "QueryConfig",
     "ScorerConfig",
     "ScorerName",
+    "check_query_zones",
     "default_memory_dir",
 ]
 
@@ -65,6 +69,39 @@ class OfflineHook(_Strict):
     timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="Seconds the command may run before it is killed."
     )
+
+
+def _polygon(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+    for x, y in points:
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(f"point ({x:g}, {y:g}) is outside the frame: coordinates are fractions of it, 0 to 1")
+    return tuple((float(x), float(y)) for x, y in points)
+
+
+Polygon = Annotated[
+    list[tuple[float, float]],
+    AfterValidator(_polygon),
+    Field(
+        max_length=64,
+        description="[[x, y], ...] with x and y fractions (0-1) of the frame's width and height, so they survive a "
+        "resolution change; [0, 0] is the top left.",
+    ),
+]
+_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
+
+
+def _active_window(text: str) -> str:
+    m = _WINDOW.match(text)
+    if m is None or (m.group(3) == "24" and m.group(4) != "00"):
+        raise ValueError(f"{text!r} is not a time window like '22:00-06:00' (24-hour HH:MM-HH:MM)")
+    if text[:5] == text[6:]:
+        raise ValueError(f"{text!r} is empty: start and end are the same time")
+    return text
+
+
+ActiveWindow = Annotated[str, AfterValidator(_active_window)]
 
 
 class CameraConfig(_Strict):
@@ -112,11 +149,27 @@ class CameraConfig(_Strict):
         default=None,
         description="A command to run when the camera has been away this long (reboot it, power-cycle its PoE port).",
     )
+    masks: list[Polygon] = Field(
+        default_factory=list,
+        description="Privacy masks: polygons blacked out on every decoded frame before anything sees it (scoring, "
+        "buffer, snapshots, thumbnails, asked frames, the page, clips).",
+    )
+    zones: dict[Identifier, Polygon] = Field(
+        default_factory=dict,
+        description="Named zones (polygons) a query can be limited to with queries[].zones.",
+    )
 
     @field_validator("url")
     @classmethod
     def _parsable(cls, url: str) -> str:
         return check_source_url(url)
+
+    def mask_polygons(self) -> tuple[RegionPolygon, ...]:
+        """The privacy masks, as the pixel code takes them."""
+        return tuple(tuple(polygon) for polygon in self.masks)
+
+    def zone_polygon(self, zone: str) -> RegionPolygon:
+        return tuple(self.zones[zone])
 
 
 class QueryConfig(_Strict):
@@ -128,6 +181,17 @@ class QueryConfig(_Strict):
         default_factory=list, description="Camera ids this query applies to; empty means all cameras."
     )
     threshold: Score = Field(default=3.0, description="Relevance (1-5, GenS's scale) at which an alert opens.")
+    zones: list[Identifier] = Field(
+        default_factory=list,
+        description="Zones (of cameras[].zones) the query looks at: each is scored on its own crop, the rest of the "
+        "crop blacked out; empty means the whole frame.",
+    )
+    armed: bool = Field(default=True, description="Whether the query is watched; disarmed, it costs no scoring.")
+    active: list[ActiveWindow] = Field(
+        default_factory=list,
+        description="Times of day the query is watched, like '22:00-06:00' (in the config's timezone); empty "
+        "means always.",
+    )
 
 
 class ActivitySettings(_Strict):
@@ -411,6 +475,20 @@ class FeedwatchConfig(_Strict):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
     qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API and web page.")
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of queries' active windows ('Europe/Berlin'); the machine's when unset.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {name!r}: use an IANA name like 'Europe/Berlin'") from None
+        return name
 
     @field_validator("cameras", "queries")
     @classmethod
@@ -429,4 +507,19 @@ class FeedwatchConfig(_Strict):
             unknown = [c for c in q.cameras if c not in known]
             if unknown:
                 raise ValueError(f"query {q.id!r} names unknown camera(s) {unknown}; known: {sorted(known)}")
+        check_query_zones(self.queries, self.cameras)
         return self
+
+
+def check_query_zones(queries: list[QueryConfig], cameras: list[CameraConfig]) -> None:
+    """Every zone a query names exists on each camera the query applies to (:class:`ValueError` if not)."""
+    for q in queries:
+        for cam in cameras:
+            if q.cameras and cam.id not in q.cameras:
+                continue
+            missing = [z for z in q.zones if z not in cam.zones]
+            if missing:
+                raise ValueError(
+                    f"query {q.id!r} looks at zone(s) {missing}, which camera {cam.id!r} does not have (its zones: "
+                    f"{sorted(cam.zones)}); define them under cameras[].zones, or list only the query's cameras"
+                )

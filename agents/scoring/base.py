@@ -38,12 +38,18 @@ MAX_SCORE = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A standing question. ``cameras`` empty means every camera."""
+    """A standing question. ``cameras`` empty means every camera; ``zones`` empty means the whole frame.
+
+    ``armed`` False: not watched at all. ``active``: times of day it is watched (``"22:00-06:00"``), empty for
+    always (see :func:`agents.alerting.arming.in_windows`)."""
 
     id: str
     text: str
     threshold: float = 3.0
     cameras: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    armed: bool = True
+    active: tuple[str, ...] = ()
 
     def applies_to(self, camera: str) -> bool:
         return not self.cameras or camera in self.cameras
@@ -51,11 +57,17 @@ class Query:
     @classmethod
     def from_config(cls, config: QueryConfig) -> Query:
         """The validated config of a query (from a file, MQTT, HTTP or the persisted changes) as a query."""
-        return cls(config.id, config.text, config.threshold, tuple(config.cameras))
+        return cls(
+            config.id, config.text, config.threshold, tuple(config.cameras), tuple(config.zones), config.armed,
+            tuple(config.active),
+        )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
         """The query as the APIs show it and as it is persisted."""
-        return {"id": self.id, "text": self.text, "threshold": self.threshold, "cameras": list(self.cameras)}
+        return {
+            "id": self.id, "text": self.text, "threshold": self.threshold, "cameras": list(self.cameras),
+            "zones": list(self.zones), "armed": self.armed, "active": list(self.active),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ def source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
         open_timeout_s=cam.open_timeout_s,
         read_timeout_s=cam.read_timeout_s,
         stall_s=cam.stall_s,
+        masks=cam.mask_polygons(),
     )
 
 
@@ -50,6 +51,7 @@ class Camera:
         clips: ClipSettings | None = None,
     ) -> None:
         self.id = config.id
+        self.config = config
         self.ring: PacketRing | None = None  # the kept packets, for clips
         if clips is not None and keeps_packets(config, clips):
             self.ring = PacketRing(config.id, max_seconds=clips.keep_s, max_bytes=int(clips.keep_mb * 2**20))

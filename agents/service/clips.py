@@ -62,14 +62,16 @@ class Clipper:
                 info = await asyncio.to_thread(
                     cut_file, camera.url, max(0.0, alert.start_pts - s.pre_s),
                     min(alert.end_pts + s.post_s, alert.start_pts - s.pre_s + s.max_s), self.path(alert.id),
-                    wall_origin=offset,
+                    wall_origin=offset, masks=camera.mask_polygons(),
                 )  # fmt: skip
             else:
                 ring = self.rings[alert.camera]
                 until = alert.end_wall + s.post_s
                 await _wait_for(ring, until, s.post_s + _SLACK_S)
                 gops = ring.cut(alert.start_wall - s.pre_s, until)
-                info = await asyncio.to_thread(write_clip, gops, self.path(alert.id), max_s=s.max_s)
+                info = await asyncio.to_thread(
+                    write_clip, gops, self.path(alert.id), max_s=s.max_s, masks=camera.mask_polygons()
+                )
         except (ClipError, OSError) as exc:
             log.error("camera %s: clip of alert %s not written: %s", alert.camera, alert.id, exc)
             return None

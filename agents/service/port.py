@@ -91,6 +91,14 @@ class ServicePort(Protocol):
 
     async def delete_query(self, query_id: str) -> bool: ...
 
+    async def arm_query(self, query_id: str, armed: bool) -> Query | None:
+        """Arm or disarm a standing query; None when there is none by that id."""
+        ...
+
+    def query_frames(self) -> dict[str, int]:
+        """Frames scored for each standing query since the start."""
+        ...
+
     def open_alerts(self) -> list[Alert]: ...
 
     async def ask(self, question: str, *, limit: int = 5, alert: str | None = None) -> Answer:

@@ -7,9 +7,10 @@ and the ids deleted) and laid over the configured queries at the next start, so 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +70,28 @@ class QueryStore:
         atomic_write(self.path, json.dumps(data, indent=2).encode())
 
 
+def check_zones(query: Query, zones: Mapping[str, Collection[str]]) -> str | None:
+    """Why ``query`` cannot run on these cameras' zones (a zone a camera it applies to lacks); None if it can."""
+    for camera, names in zones.items():
+        missing = [z for z in query.zones if z not in names]
+        if query.applies_to(camera) and missing:
+            return (
+                f"query {query.id!r} looks at zone(s) {missing}, which camera {camera!r} does not have (its zones: "
+                f"{sorted(names)}); define them under cameras[].zones, or list only the query's cameras"
+            )
+    return None
+
+
 class StandingQueries:
     """Run-time changes to the scheduler's queries: checked against the cameras, persisted, then announced."""
 
-    def __init__(self, scheduler: Scheduler, store: QueryStore, cameras: Collection[str]) -> None:
+    def __init__(
+        self, scheduler: Scheduler, store: QueryStore, cameras: Collection[str], zones: Mapping[str, Collection[str]]
+    ) -> None:
         self.scheduler = scheduler
         self.store = store
         self.cameras = cameras
+        self.zones = zones  # camera -> its zone names
         self._listeners: list[Callable[[], None]] = []
         self._saving = asyncio.Lock()  # one read-modify-write of the store at a time (HTTP and MQTT race)
 
@@ -91,11 +107,26 @@ class StandingQueries:
         unknown = [c for c in query.cameras if c not in self.cameras]
         if unknown:
             raise ConfigError(f"query {query.id!r} names unknown camera(s) {unknown}; known: {sorted(self.cameras)}")
+        missing = check_zones(query, self.zones)
+        if missing:
+            raise ConfigError(missing)
         self.scheduler.add_query(query)
-        log.info("standing query %s added: %r", query.id, query.text)
+        if not query.armed:
+            await self.scheduler.end_alerts(query.id)
+        log.info("standing query %s set: %r%s", query.id, query.text, "" if query.armed else " (disarmed)")
         async with self._saving:
             await asyncio.to_thread(self.store.remember, query)
         self._changed()
+
+    async def arm(self, query_id: str, armed: bool) -> Query | None:
+        """Arm or disarm a standing query (disarmed: its open alerts end, nothing is scored for it); None when
+        there is no such query."""
+        query = next((q for q in self.all() if q.id == query_id), None)
+        if query is None:
+            return None
+        if query.armed != armed:
+            await self.set(dataclasses.replace(query, armed=armed))
+        return dataclasses.replace(query, armed=armed)
 
     async def delete(self, query_id: str) -> bool:
         """Remove a standing query (its open alerts end); False when there was none."""

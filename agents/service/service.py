@@ -28,6 +28,7 @@ from streamer.reader import CameraStatus, Outage
 from streamer.source import probe
 
 from ..alerting import Alert, ContextSampler, Scheduler
+from ..alerting.arming import Watching
 from ..config import FeedwatchConfig
 from ..memory.asked import AskedFrames
 from ..memory.retention import prune
@@ -159,6 +160,12 @@ class Service:
     async def delete_query(self, query_id: str) -> bool:
         return await self._live().queries.delete(query_id)
 
+    async def arm_query(self, query_id: str, armed: bool) -> Query | None:
+        return await self._live().queries.arm(query_id, armed)
+
+    def query_frames(self) -> dict[str, int]:
+        return dict(self._run.scheduler.query_frames) if self._run is not None else {}
+
     def open_alerts(self) -> list[Alert]:
         return list(self._run.output.open.by_id.values()) if self._run is not None else []
 
@@ -174,7 +181,8 @@ class Service:
         if cam.ring is None:
             raise ClipError(f"camera {camera!r} keeps no packets (clips are off, or it is a file: cut from the file)")
         gops = cam.ring.cut(since, until)
-        return await asyncio.to_thread(write_clip, gops, path, max_s=self._config.clips.max_s)
+        masks = cam.config.mask_polygons()
+        return await asyncio.to_thread(write_clip, gops, path, max_s=self._config.clips.max_s, masks=masks)
 
     async def embed_text(self, text: str) -> NDArray[np.float32] | None:
         selection = self._live().asker.selection
@@ -272,8 +280,11 @@ class Service:
             stride=cfg.scorer.stride,
             limiter=self._limiter,
             context=ContextSampler(),
+            zones={cam.id: {z: cam.zone_polygon(z) for z in cam.zones} for cam in cfg.cameras},
+            watching=Watching(cfg.timezone),
         )
-        queries = StandingQueries(scheduler, store, self.camera_ids())
+        zones = {cam.id: list(cam.zones) for cam in cfg.cameras}
+        queries = StandingQueries(scheduler, store, self.camera_ids(), zones)
         queries.listen(self._queries_changed)
         asker = Asker(
             memory,
