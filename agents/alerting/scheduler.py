@@ -124,9 +124,9 @@ class Scheduler:
             for key in [k for k in self._policies if k[1] == query.id]:
                 self._policies[key].query = query
 
-    async def end_alerts(self, query_id: str) -> None:
-        """End the open alerts of ``query_id`` now (it was disarmed)."""
-        for key in [k for k in self._policies if k[1] == query_id]:
+    async def end_alerts(self, query_id: str, camera: str | None = None) -> None:
+        """End the open alerts of ``query_id`` (on ``camera``, or on all) now: it was disarmed."""
+        for key in [k for k in self._policies if k[1] == query_id and camera in (None, k[0])]:
             for alert in self._policies[key].flush(self.scorer.name, self.scorer.semantic):
                 await self.on_alert(alert)
 
@@ -180,7 +180,7 @@ class Scheduler:
             cuts = [cut for camera, buf in list(self.buffers.items()) if (cut := self._cut(camera, buf)) is not None]
             if cuts:
                 await self._process(cuts)
-            if all(b.closed and b.unconsumed() == 0 for b in self.buffers.values()):
+            if self.buffers and all(b.closed and b.unconsumed() == 0 for b in self.buffers.values()):
                 break
             if not cuts:
                 await self._wake.wait()
@@ -204,7 +204,7 @@ class Scheduler:
         window = Window(camera, tuple(context + new), new_from=len(context))
         queries = [
             q for q in self._queries.values()
-            if q.applies_to(camera) and self.watching.watched(q.armed, q.active, new[-1].wall)
+            if q.applies_to(camera) and self.watching.watched(q.armed_on(camera), q.active, new[-1].wall)
         ]  # fmt: skip
         return _Cut(camera, buf, window, queries, skipped, self._jobs(camera, window, queries))
 
@@ -225,6 +225,8 @@ class Scheduler:
         jobs = [(job.window, job.queries) for c in cuts for job in c.jobs]
         results = iter(await self._score_many(jobs) if jobs else [])
         for cut in cuts:
+            if self.buffers.get(cut.camera) is not cut.buf:
+                continue  # the camera was removed (or restarted) by a reload while it was scored
             counters = self.counters[cut.camera]
             new = cut.window.new_frames
             await self._end_unwatched(cut)

@@ -1,5 +1,6 @@
 """Home Assistant MQTT discovery: each camera a connectivity sensor, each camera and standing query an occupancy
-sensor following its state topic, and its snapshot an image entity. Entities of deleted queries are removed.
+sensor following its state topic, and its snapshot an image entity; with the command topics on, a switch arming
+each query per camera and on all cameras. Entities of deleted queries are removed.
 
 One more, a problem sensor following ``<prefix>/health``, has no availability topic: while feedwatch is unhealthy
 (and says ``offline``, so the others show as unavailable) it stays, ``ON``, with the problems as attributes."""
@@ -15,6 +16,18 @@ from ..scoring import Query
 
 __all__ = ["HomeAssistantDiscovery"]
 
+
+def _switch(p: MqttPublisher, camera: str, q: Query, uid: str, common: dict[str, Any]) -> dict[str, Any]:
+    """A switch that arms ``q`` on ``camera`` (or on ``all``), following its retained armed state."""
+    where = "all cameras" if camera == "all" else camera
+    return {
+        "name": f"{where}: {q.text} (armed)", "unique_id": uid, "icon": "mdi:shield-check",
+        "command_topic": p.topic(camera, "query", q.id, "armed", "set"),
+        "state_topic": p.topic(camera, "query", q.id, "armed"), "payload_on": "ON", "payload_off": "OFF",
+        "state_on": "ON", "state_off": "OFF", "optimistic": False, **common,
+    }  # fmt: skip
+
+
 _LIVE_TEMPLATE = "{{ 'ON' if value_json.status == 'live' else 'OFF' }}"
 _PROBLEM_TEMPLATE = "{{ 'OFF' if value_json.status == 'ok' else 'ON' }}"
 _PROBLEMS_TEMPLATE = "{{ value_json.problems | tojson }}"
@@ -28,7 +41,7 @@ class HomeAssistantDiscovery:
         self.prefix = discovery_prefix
         self._published: set[str] = set()
 
-    def publish(self, cameras: list[str], queries: list[Query]) -> None:
+    def publish(self, cameras: list[str], queries: list[Query], *, commands: bool = False) -> None:
         p = self.publisher
         name = p.settings.prefix
         device = {"identifiers": [f"feedwatch_{name}"], "name": f"feedwatch ({name})", "manufacturer": "feedwatch"}
@@ -59,6 +72,12 @@ class HomeAssistantDiscovery:
                     "name": f"{cam}: {q.text} (snapshot)", "unique_id": f"{uid}_snapshot",
                     "image_topic": p.topic(cam, "query", q.id, "snapshot"), "content_type": "image/jpeg", **common,
                 }  # fmt: skip
+                if commands:
+                    configs[f"{self.prefix}/switch/{uid}_armed/config"] = _switch(p, cam, q, f"{uid}_armed", common)
+        if commands:  # arming needs the command topics
+            for q in queries:
+                uid = f"feedwatch_{name}_all_{q.id}_armed"
+                configs[f"{self.prefix}/switch/{uid}/config"] = _switch(p, "all", q, uid, common)
         for topic, config in configs.items():
             p.publish(topic, json.dumps(config), retain=True)
         for gone in self._published - set(configs):  # entities of deleted queries disappear

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.background import BackgroundTask
 
-from streamer.errors import ClipError, FeedwatchError
+from streamer.errors import ClipError, ConfigError, FeedwatchError
 from streamer.transport.events import EventHub
 
 from ..alerting import Alert
@@ -101,8 +101,26 @@ class QueryOut(BaseModel):
     cameras: list[str]
     zones: list[str]
     armed: bool
+    disarmed: list[str] = Field(description="Cameras it is disarmed on, while armed on the others.")
     active: list[str] = Field(description="Times of day it is watched ('22:00-06:00'); empty: always.")
     scored_frames: int = Field(description="Frames scored for it since the start (still while it is disarmed).")
+
+
+class ReloadCameras(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[str] = Field(description="Cameras whose reader restarted with new settings.")
+
+
+class ReloadQueries(BaseModel):
+    set: list[str]
+    removed: list[str]
+
+
+class ReloadOut(BaseModel):
+    cameras: ReloadCameras
+    queries: ReloadQueries
+    restart_needed: list[str] = Field(description="Config sections that changed and apply only after a restart.")
 
 
 class QueryPatch(BaseModel):
@@ -114,6 +132,7 @@ class QueryPatch(BaseModel):
     cameras: list[str] | None = None
     zones: list[str] | None = None
     armed: bool | None = None
+    disarmed: list[str] | None = Field(default=None, description="Cameras it is disarmed on.")
     active: list[str] | None = None
 
 
@@ -149,7 +168,7 @@ def jpeg_file(path: str | None, root: Path) -> FileResponse:
 def _query_out(q: StandingQuery, scored: dict[str, int]) -> QueryOut:
     return QueryOut(
         id=q.id, text=q.text, threshold=q.threshold, cameras=list(q.cameras), zones=list(q.zones), armed=q.armed,
-        active=list(q.active), scored_frames=scored.get(q.id, 0),
+        disarmed=list(q.disarmed), active=list(q.active), scored_frames=scored.get(q.id, 0),
     )  # fmt: skip
 
 
@@ -250,6 +269,20 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
     async def delete_query(query_id: str) -> None:
         if not await port.delete_query(query_id):
             raise HTTPException(404, f"no standing query {query_id!r}")
+
+    @api.post(
+        "/reload",
+        response_model=ReloadOut,
+        responses={422: {"model": ErrorOut, "description": "The config file is invalid; nothing changed."}},
+    )
+    async def reload() -> ReloadOut:
+        """Re-read the config file and apply the difference: cameras added, removed or changed restart only their own
+        reader; queries are set or removed; sections that need a restart are named."""
+        try:
+            plan = await port.reload()
+        except ConfigError as exc:
+            raise HTTPException(422, f"config not reloaded, nothing changed: {exc}") from None
+        return ReloadOut.model_validate(plan.to_dict())
 
     @api.get("/alerts")
     async def alerts(

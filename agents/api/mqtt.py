@@ -89,8 +89,9 @@ class MqttApi:
             queries = port.queries()
             payload = {"schema": 1, "queries": [q.to_dict() for q in queries]}
             publisher.publish(publisher.topic("queries"), json.dumps(payload), retain=True)
+            topics.armed_states(queries, cameras)
             if discovery is not None:
-                discovery.publish(cameras, queries)
+                discovery.publish(cameras, queries, commands=self.commands)
 
         def queries_changed() -> None:
             current = port.queries()

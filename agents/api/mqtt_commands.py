@@ -5,6 +5,8 @@ Command topics (all payloads JSON objects, at most ``MAX_PAYLOAD`` bytes):
 - ``<prefix>/queries/set``: ``{"id": "door", "text": "a person opens the door", "cameras": [], "threshold": 3}``
   adds or replaces a standing query.
 - ``<prefix>/queries/<id>/delete``: removes one.
+- ``<prefix>/<camera-or-all>/query/<id>/armed/set``: ``ON`` or ``OFF`` (plain text, as Home Assistant's switch
+  sends) arms or disarms a query on one camera or on all; the retained state is ``.../armed``.
 - ``<prefix>/ask``: ``{"question": "when did the courier leave?"}``; the answer (over the memory and the
   cameras' rolling buffers) with its citations goes to the MQTT 5 response topic (with the request's
   correlation data), or to ``reply_to`` in the payload for MQTT 3.1.1 clients.
@@ -53,6 +55,7 @@ class MqttCommands:
         self.result_topic = publisher.topic("commands", "result")
         publisher.subscribe(publisher.topic("queries", "set"), self._on_set)
         publisher.subscribe(publisher.topic("queries", "+", "delete"), self._on_delete)
+        publisher.subscribe(publisher.topic("+", "query", "+", "armed", "set"), self._on_arm)
         publisher.subscribe(publisher.topic("ask"), self._on_ask, concurrent=True)
 
     def reply_topic(self, message: aiomqtt.Message, body: dict[str, Any] | None) -> str:
@@ -142,6 +145,24 @@ class MqttCommands:
             self._refuse(message, f"no standing query {query_id!r}", topic)
             return
         self._reply(message, {"ok": True, "deleted": query_id}, topic)
+
+    async def _on_arm(self, message: aiomqtt.Message) -> None:
+        parts = str(message.topic).split("/")
+        camera, query_id = parts[-5], parts[-3]
+        raw = message.payload if isinstance(message.payload, (bytes, bytearray)) else str(message.payload).encode()
+        word = bytes(raw[:16]).strip().upper()
+        if word not in (b"ON", b"OFF"):
+            self._refuse(message, "payload must be ON or OFF", self.result_topic)
+            return
+        try:
+            query = await self.port.arm_query(query_id, word == b"ON", None if camera == "all" else camera)
+        except FeedwatchError as exc:
+            self._refuse(message, str(exc), self.result_topic)
+            return
+        if query is None:
+            self._refuse(message, f"no standing query {query_id!r}", self.result_topic)
+            return
+        self._reply(message, {"ok": True, "query": query.to_dict()}, self.result_topic)
 
     async def _on_ask(self, message: aiomqtt.Message) -> None:
         if (accepted := self._accept(message, body_needed=True)) is None:

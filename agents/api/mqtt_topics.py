@@ -6,6 +6,7 @@
 - ``<prefix>/<camera>/query/<query_id>/state``: retained ``ON`` while an alert is open, else ``OFF``.
 - ``<prefix>/<camera>/query/<query_id>/event``: QoS 1, not retained, durable: new / update / end.
 - ``<prefix>/<camera>/query/<query_id>/snapshot``: retained JPEG of the best frame.
+- ``<prefix>/<camera-or-all>/query/<query_id>/armed``: retained ``ON`` / ``OFF``, whether it is watched there.
 """
 
 from __future__ import annotations
@@ -57,6 +58,17 @@ class MqttAlertTopics:
                 if query.applies_to(camera):
                     self.query_state(camera, query.id, False)
 
+    def armed_states(self, queries: list[Query], cameras: list[str]) -> None:
+        """The retained armed state of every query, on all cameras and on each one it applies to."""
+        for query in queries:
+            self.publisher.publish(
+                self.publisher.topic("all", "query", query.id, "armed"), _on(query.armed), retain=True
+            )
+            for camera in cameras:
+                if query.applies_to(camera):
+                    topic = self.publisher.topic(camera, "query", query.id, "armed")
+                    self.publisher.publish(topic, _on(query.armed_on(camera)), retain=True)
+
     async def alert(self, event: AlertEvent) -> None:
         alert = event.alert
         base = (alert.camera, "query", alert.query_id)
@@ -67,3 +79,7 @@ class MqttAlertTopics:
         await self.publisher.publish_durable(self.publisher.topic(*base, "event"), event.text, qos=1)
         if alert.kind is AlertKind.END:
             self.query_state(alert.camera, alert.query_id, False)
+
+
+def _on(flag: bool) -> str:
+    return "ON" if flag else "OFF"

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 import urllib.error
 import urllib.request
@@ -21,7 +20,7 @@ from streamer.errors import ConfigError, ModelError
 
 from ..config import FeedwatchConfig, default_memory_dir
 from ..scoring import Scorer, TextImageEmbedder, create_scorer, resolve_backend
-from .common import load_with_memory
+from .common import load_with_memory, service_request
 
 __all__ = ["add_parsers", "parse_time"]
 
@@ -111,14 +110,9 @@ def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str,
     """Ask the running service (memory plus its rolling buffers); None when no service listens there."""
     if not config.http.enabled:
         return None
-    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
-    url = f"http://{host}:{config.http.port}/api/ask"
-    headers = {"Content-Type": "application/json"}
-    token = os.environ.get(config.http.token_env)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps({"question": args.question, "limit": args.limit, "alert": args.alert}).encode()
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    body = {"question": args.question, "limit": args.limit, "alert": args.alert}
+    request = service_request(config, "/api/ask", body=body, method="POST")
+    url = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:
             answer: dict[str, Any] = json.loads(response.read())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 import urllib.error
@@ -17,7 +16,7 @@ from streamer.errors import ClipError, ConfigError, MemoryStoreError
 
 from ..config import FeedwatchConfig, default_memory_dir
 from .ask import parse_time
-from .common import load_with_memory
+from .common import load_with_memory, service_request
 
 __all__ = ["add_parsers"]
 
@@ -79,15 +78,11 @@ def _from_service(args: argparse.Namespace, config: FeedwatchConfig, since: floa
     """Ask the running service for the range from its kept packets; False when none runs or it holds none."""
     if not config.http.enabled:
         return False
-    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
     query = urllib.parse.urlencode({"since": since, "until": until})
-    url = f"http://{host}:{config.http.port}/api/cameras/{urllib.parse.quote(args.camera)}/clip.mp4?{query}"
-    headers = {}
-    token = os.environ.get(config.http.token_env)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    request = service_request(config, f"/api/cameras/{urllib.parse.quote(args.camera)}/clip.mp4?{query}")
+    url = request.full_url
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=args.timeout) as response:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
             out.write_bytes(response.read())
     except urllib.error.HTTPError as exc:
         log.debug("the running service has no packets for that range (%s); trying the clips on disk", exc.code)
@@ -95,7 +90,7 @@ def _from_service(args: argparse.Namespace, config: FeedwatchConfig, since: floa
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         log.debug("no running service at %s (%s); trying the clips on disk", url, exc)
         return False
-    print(f"(from the running service's kept packets at {host}:{config.http.port})", file=sys.stderr)
+    print(f"(from the running service's kept packets at {url.split('/api/')[0]})", file=sys.stderr)
     print(out)
     return True
 

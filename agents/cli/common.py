@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from ..config import FeedwatchConfig, read_config_file, validate_config
 
-__all__ = ["load_with_memory", "progress"]
+__all__ = ["load_with_memory", "progress", "service_request"]
 
 
 def load_with_memory(path: Path, memory: Path | None) -> FeedwatchConfig:
@@ -20,3 +24,16 @@ def load_with_memory(path: Path, memory: Path | None) -> FeedwatchConfig:
 
 def progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def service_request(
+    config: FeedwatchConfig, path: str, *, body: dict[str, Any] | None = None, method: str | None = None
+) -> urllib.request.Request:
+    """A request to the running service's HTTP API at ``path`` (with its token, from ``http.token_env``)."""
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    token = os.environ.get(config.http.token_env)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    return urllib.request.Request(f"http://{host}:{config.http.port}{path}", data=data, headers=headers, method=method)

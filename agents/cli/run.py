@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -13,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, FeedwatchError
 from streamer.redact import redact_url
 from streamer.urls import is_file_source
 
@@ -29,7 +31,9 @@ log = logging.getLogger("feedwatch")
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("run", help="run the service from a config file until stopped (SIGINT/SIGTERM)")
+    p = sub.add_parser(
+        "run", help="run the service from a config file until stopped (SIGINT/SIGTERM); SIGHUP reloads the file"
+    )
     p.add_argument("--config", "-c", required=True, type=Path, help="YAML config file (see configs/default.yaml)")
     p.add_argument("--memory", type=Path, help="memory folder (overrides memory.path)")
     p.add_argument("--report", type=Path, help="at exit, write the run's figures (per camera) to this JSON file")
@@ -96,15 +100,30 @@ class _AlertPrinter:
         print(line, flush=True)
 
 
-async def run_until_signalled(service: Service) -> ServiceReport:
-    """Run ``service`` until it ends or SIGINT/SIGTERM asks it to stop."""
+async def run_until_signalled(service: Service, *, reload: bool = False) -> ServiceReport:
+    """Run ``service`` until it ends or SIGINT/SIGTERM asks it to stop; with ``reload``, SIGHUP reloads its config."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = [signal.SIGINT, signal.SIGTERM]
+    for sig in signals:
         loop.add_signal_handler(sig, service.stop)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    async def reload_config() -> None:
+        with contextlib.suppress(FeedwatchError):  # refused: the service logged why, and nothing changed
+            await service.reload()
+
+    def hangup() -> None:
+        task = loop.create_task(reload_config(), name="reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    if reload:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+        signals.append(signal.SIGHUP)
     try:
         return await service.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 
@@ -174,8 +193,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ..api import extensions_for
     from ..service import Service
 
-    service = Service(config, retry=True, extensions=extensions_for(config))
-    report = asyncio.run(run_until_signalled(service))
+    service = Service(
+        config, retry=True, extensions=extensions_for(config),
+        reload_from=functools.partial(load_with_memory, args.config, args.memory),
+    )  # fmt: skip
+    report = asyncio.run(run_until_signalled(service, reload=True))
     print(_summary(report, config.memory.path), file=sys.stderr)
     if args.report is not None:
         args.report.write_text(json.dumps(dataclasses.asdict(report), indent=2))

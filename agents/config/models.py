@@ -107,7 +107,7 @@ ActiveWindow = Annotated[str, AfterValidator(_active_window)]
 class CameraConfig(_Strict):
     """One camera: where its stream is and how to sample it."""
 
-    id: Identifier = Field(description="Camera id used in topics, alerts and memory.")
+    id: Identifier = Field(description="Camera id used in topics, alerts and memory ('all' is reserved).")
     url: str = Field(
         min_length=1,
         max_length=4096,
@@ -164,6 +164,13 @@ class CameraConfig(_Strict):
     def _parsable(cls, url: str) -> str:
         return check_source_url(url)
 
+    @field_validator("id")
+    @classmethod
+    def _not_all(cls, camera: str) -> str:
+        if camera == "all":
+            raise ValueError("'all' is reserved (the MQTT topics for every camera); name the camera otherwise")
+        return camera
+
     def mask_polygons(self) -> tuple[RegionPolygon, ...]:
         """The privacy masks, as the pixel code takes them."""
         return tuple(tuple(polygon) for polygon in self.masks)
@@ -187,6 +194,9 @@ class QueryConfig(_Strict):
         "crop blacked out; empty means the whole frame.",
     )
     armed: bool = Field(default=True, description="Whether the query is watched; disarmed, it costs no scoring.")
+    disarmed: list[Identifier] = Field(
+        default_factory=list, description="Cameras on which the query is disarmed while it stays armed on the others."
+    )
     active: list[ActiveWindow] = Field(
         default_factory=list,
         description="Times of day the query is watched, like '22:00-06:00' (in the config's timezone); empty "

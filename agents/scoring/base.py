@@ -50,16 +50,20 @@ class Query:
     zones: tuple[str, ...] = ()
     armed: bool = True
     active: tuple[str, ...] = ()
+    disarmed: tuple[str, ...] = ()  # cameras it is disarmed on, while armed on the others
 
     def applies_to(self, camera: str) -> bool:
         return not self.cameras or camera in self.cameras
+
+    def armed_on(self, camera: str) -> bool:
+        return self.armed and camera not in self.disarmed
 
     @classmethod
     def from_config(cls, config: QueryConfig) -> Query:
         """The validated config of a query (from a file, MQTT, HTTP or the persisted changes) as a query."""
         return cls(
             config.id, config.text, config.threshold, tuple(config.cameras), tuple(config.zones), config.armed,
-            tuple(config.active),
+            tuple(config.active), tuple(config.disarmed),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
@@ -67,6 +71,7 @@ class Query:
         return {
             "id": self.id, "text": self.text, "threshold": self.threshold, "cameras": list(self.cameras),
             "zones": list(self.zones), "armed": self.armed, "active": list(self.active),
+            "disarmed": list(self.disarmed),
         }  # fmt: skip
 
 

@@ -54,7 +54,9 @@ class Clipper:
 
     async def clip(self, alert: Alert) -> ClipInfo | None:
         """The ended ``alert``'s clip, written; None (and an ERROR line) when it could not be."""
-        camera = self.cameras[alert.camera]
+        camera = self.cameras.get(alert.camera)
+        if camera is None:
+            return None
         s = self.settings
         try:
             if _from_file(camera):

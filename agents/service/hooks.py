@@ -41,6 +41,14 @@ class OfflineHooks:
         self._watching: dict[str, float] = {}  # camera -> start of the outage its task waits on
         self._last_run: dict[str, float] = {}  # monotonic start of each camera's last run
 
+    def configure(self, config: CameraConfig) -> None:
+        """Take the hook of a camera added or changed by a reload."""
+        if config.on_offline is None:
+            self.hooks.pop(config.id, None)
+        else:
+            self.hooks[config.id] = config.on_offline
+        self.urls[config.id] = config.url
+
     def outage(self, outage: Outage) -> None:
         """A camera went away (or came back): start waiting for its hook, once per outage."""
         hook = self.hooks.get(outage.camera)

@@ -27,6 +27,7 @@ from ..memory.store import MomentMemory
 from ..qa.answer import Answer
 from ..scoring import Query
 from .health import Health
+from .reload import ReloadPlan
 from .report import CameraReport
 
 __all__ = [
@@ -91,8 +92,12 @@ class ServicePort(Protocol):
 
     async def delete_query(self, query_id: str) -> bool: ...
 
-    async def arm_query(self, query_id: str, armed: bool) -> Query | None:
-        """Arm or disarm a standing query; None when there is none by that id."""
+    async def arm_query(self, query_id: str, armed: bool, camera: str | None = None) -> Query | None:
+        """Arm or disarm a standing query, everywhere or on one camera; None when there is none by that id."""
+        ...
+
+    async def reload(self) -> ReloadPlan:
+        """Re-read the config file and apply the difference; :class:`ConfigError` (nothing changed) if invalid."""
         ...
 
     def query_frames(self) -> dict[str, int]:

@@ -111,22 +111,33 @@ class StandingQueries:
         if missing:
             raise ConfigError(missing)
         self.scheduler.add_query(query)
-        if not query.armed:
-            await self.scheduler.end_alerts(query.id)
+        for camera in self.cameras:
+            if query.applies_to(camera) and not query.armed_on(camera):
+                await self.scheduler.end_alerts(query.id, camera)
         log.info("standing query %s set: %r%s", query.id, query.text, "" if query.armed else " (disarmed)")
         async with self._saving:
             await asyncio.to_thread(self.store.remember, query)
         self._changed()
 
-    async def arm(self, query_id: str, armed: bool) -> Query | None:
-        """Arm or disarm a standing query (disarmed: its open alerts end, nothing is scored for it); None when
-        there is no such query."""
+    async def arm(self, query_id: str, armed: bool, camera: str | None = None) -> Query | None:
+        """Arm or disarm a standing query, everywhere or on one ``camera`` (disarmed: its open alerts end, nothing
+        is scored for it); None when there is no such query."""
         query = next((q for q in self.all() if q.id == query_id), None)
         if query is None:
             return None
-        if query.armed != armed:
-            await self.set(dataclasses.replace(query, armed=armed))
-        return dataclasses.replace(query, armed=armed)
+        if camera is None:
+            changed = dataclasses.replace(query, armed=armed, disarmed=())
+        else:
+            if camera not in self.cameras:
+                raise ConfigError(f"no camera {camera!r}; known: {sorted(self.cameras)}")
+            others = tuple(c for c in query.disarmed if c != camera)
+            changed = dataclasses.replace(query, disarmed=others if armed else (*others, camera))
+            if armed and not query.armed:  # arming on one camera of a query disarmed everywhere: only there
+                rest = tuple(c for c in self.cameras if c != camera and query.applies_to(c))
+                changed = dataclasses.replace(changed, armed=True, disarmed=rest)
+        if changed != query:
+            await self.set(changed)
+        return changed
 
     async def delete(self, query_id: str) -> bool:
         """Remove a standing query (its open alerts end); False when there was none."""

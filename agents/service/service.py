@@ -22,14 +22,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamer.clips import ClipError, ClipInfo, write_clip
-from streamer.errors import FeedwatchError
+from streamer.errors import ConfigError, FeedwatchError
 from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
 from streamer.source import probe
 
 from ..alerting import Alert, ContextSampler, Scheduler
 from ..alerting.arming import Watching
-from ..config import FeedwatchConfig
+from ..config import CameraConfig, FeedwatchConfig
 from ..memory.asked import AskedFrames
 from ..memory.retention import prune
 from ..memory.store import MomentMemory
@@ -46,6 +46,7 @@ from .output import OutputStage
 from .port import AlertListener, Extension, OutageListener, QueriesListener, StatusListener
 from .queries import QueryStore, StandingQueries
 from .recording import MomentRecorder
+from .reload import ReloadPlan, plan_reload
 from .report import CameraReport, ServiceReport
 from .supervisor import RestartPolicy, supervise
 
@@ -61,13 +62,17 @@ class _Running:
     """What exists only while the service runs."""
 
     def __init__(self, memory: MomentMemory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
-                 output: OutputStage, recorder: MomentRecorder) -> None:  # fmt: skip
+                 output: OutputStage, recorder: MomentRecorder, clipper: Clipper) -> None:  # fmt: skip
         self.memory = memory
         self.scheduler = scheduler
         self.queries = queries
         self.asker = asker
         self.output = output
         self.recorder = recorder
+        self.clipper = clipper
+        self.tasks: asyncio.TaskGroup | None = None  # the stages' group, once they run
+        self.ingest: dict[str, asyncio.Task[None]] = {}
+        self.readers: dict[str, contextlib.AsyncExitStack] = {}  # each camera's reader, closed on its own
 
 
 class Service:
@@ -85,8 +90,10 @@ class Service:
         on_alert: AlertListener | None = None,
         scorer: Scorer | None = None,
         extensions: Sequence[Extension] = (),
+        reload_from: Callable[[], FeedwatchConfig] | None = None,
     ) -> None:
         self._config = config
+        self._reload_from = reload_from  # reads the config file again (``feedwatch run``); None: no reload
         self.retry = retry
         self._scorer = scorer
         self.extensions = list(extensions)
@@ -104,6 +111,8 @@ class Service:
         self._stop = asyncio.Event()
         self.health = Health()
         self.restart_policy = RestartPolicy()
+        self._reloading = asyncio.Lock()
+        self._analysis_size = 224
 
     def stop(self) -> None:
         """Ask the service to shut down (safe from a signal handler on the loop)."""
@@ -135,6 +144,78 @@ class Service:
     def camera_ids(self) -> list[str]:
         return [c.id for c in self._config.cameras]
 
+    async def reload(self) -> ReloadPlan:
+        """Read the config file again and apply the difference (see :mod:`.reload`); :class:`ConfigError`, with
+        nothing changed, when the file is invalid or cannot be read."""
+        if self._reload_from is None:
+            raise ConfigError("this service was not started from a config file: there is nothing to reload")
+        async with self._reloading:
+            try:
+                new = await asyncio.to_thread(self._reload_from)
+                if not new.cameras:
+                    raise ConfigError("the config configures no cameras; a running service keeps at least one")
+            except ConfigError as exc:
+                log.error("reload refused, nothing changed: %s", exc)
+                raise
+            plan = plan_reload(self._config, new)
+            run = self._run
+            if run is None or run.tasks is None:
+                raise ConfigError("the service is still starting; reload again in a moment")
+            live = {"cameras": new.cameras, "queries": new.queries}
+            self._config = self._config.model_copy(update=live)
+            for query_id in plan.queries_removed:
+                await run.queries.delete(query_id)
+            for cam_id in [*plan.cameras_removed, *(c.id for c in plan.cameras_changed)]:
+                await self._stop_camera(cam_id, run)
+            for cam in [*plan.cameras_changed, *plan.cameras_added]:
+                await self._start_camera(cam, run)
+            run.queries.cameras = self.camera_ids()
+            run.queries.zones = {cam.id: list(cam.zones) for cam in new.cameras}
+            for query in plan.queries_set:
+                try:
+                    await run.queries.set(Query.from_config(query))
+                except ConfigError as exc:  # validated with its cameras: only a run-time change can clash
+                    log.error("reload: query %s not applied: %s", query.id, exc)
+            if plan.cameras_added or plan.cameras_removed or plan.cameras_changed:
+                self._queries_changed()  # the APIs republish what depends on the camera list
+            log.info("reloaded: %s", plan.to_dict())
+            if plan.restart_needed:
+                log.warning("reload: %s changed and apply only after a restart", ", ".join(plan.restart_needed))
+            return plan
+
+    async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
+        cfg = self._config
+        camera = Camera(
+            config, cfg.buffer, analysis_size=self._analysis_size, retry=self.retry, on_status=self._status,
+            on_outage=self._outage, clips=cfg.clips,
+        )  # fmt: skip
+        self.cameras[config.id] = camera
+        if self._hooks is not None:
+            self._hooks.configure(config)
+        run.clipper.cameras[config.id] = config
+        if camera.ring is not None:
+            run.clipper.rings[config.id] = camera.ring
+        run.scheduler.add_camera(config.id, camera.buffer, {z: config.zone_polygon(z) for z in config.zones})
+        stack = run.readers[config.id] = contextlib.AsyncExitStack()
+        await stack.enter_async_context(camera.reader)
+        if run.tasks is not None:
+            run.ingest[config.id] = run.tasks.create_task(self._ingest(camera, run), name=f"ingest-{config.id}")
+
+    async def _stop_camera(self, cam_id: str, run: _Running) -> None:
+        camera = self.cameras.pop(cam_id, None)
+        if camera is None:
+            return
+        await run.scheduler.remove_camera(cam_id)  # first: its buffer closing must not look like the end of all
+        stack = run.readers.pop(cam_id, None)
+        if stack is not None:
+            await stack.aclose()
+        task = run.ingest.pop(cam_id, None)
+        if task is not None:
+            await asyncio.wait([task], timeout=_SHUTDOWN_S)
+        await camera.buffer.close()
+        run.clipper.rings.pop(cam_id, None)
+        self._status(cam_id, CameraStatus.OFFLINE)
+
     def camera_reports(self) -> list[CameraReport]:
         run = self._run
         reports = []
@@ -160,8 +241,8 @@ class Service:
     async def delete_query(self, query_id: str) -> bool:
         return await self._live().queries.delete(query_id)
 
-    async def arm_query(self, query_id: str, armed: bool) -> Query | None:
-        return await self._live().queries.arm(query_id, armed)
+    async def arm_query(self, query_id: str, armed: bool, camera: str | None = None) -> Query | None:
+        return await self._live().queries.arm(query_id, armed, camera)
 
     def query_frames(self) -> dict[str, int]:
         return dict(self._run.scheduler.query_frames) if self._run is not None else {}
@@ -230,6 +311,7 @@ class Service:
             for cam in cfg.cameras:
                 await asyncio.to_thread(probe, cam.url, source_options(cam, 224))
         scorer = await asyncio.to_thread(self._make_scorer)
+        self._analysis_size = scorer.input_size
         try:
             async with contextlib.AsyncExitStack() as stack:
                 memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
@@ -246,8 +328,10 @@ class Service:
                 run = self._run = await self._assemble(scorer, memory)
                 for extension in self.extensions:
                     await extension.start(self, stack)
-                for camera in self.cameras.values():
-                    await stack.enter_async_context(camera.reader)
+                stack.push_async_callback(self._close_readers, run)
+                for cam_id, camera in self.cameras.items():
+                    reader = run.readers[cam_id] = contextlib.AsyncExitStack()
+                    await reader.enter_async_context(camera.reader)
                 try:
                     await self._run_stages(run)
                 except BaseExceptionGroup as group:
@@ -296,7 +380,7 @@ class Service:
             asked=AskedFrames(cfg.memory.path / "asked"),
             clip_fps=cfg.qa.clip_fps,
         )
-        return _Running(memory, scheduler, queries, asker, output, recorder)
+        return _Running(memory, scheduler, queries, asker, output, recorder, clipper)
 
     def _status(self, camera: str, status: CameraStatus) -> None:
         for listener in self._status_listeners:
@@ -328,11 +412,17 @@ class Service:
         policy = self.restart_policy if restart else dataclasses.replace(self.restart_policy, restart=False)
         return supervise(name, run, self.health, policy=policy, fatal=not self.retry, stopping=self._stop)
 
+    async def _close_readers(self, run: _Running) -> None:
+        for stack in list(run.readers.values()):
+            await stack.aclose()
+
     async def _run_stages(self, run: _Running) -> None:
         async with asyncio.TaskGroup() as tg:
-            ingest = [tg.create_task(self._ingest(c, run), name=f"ingest-{c.id}") for c in self.cameras.values()]
+            run.tasks = tg
+            for c in self.cameras.values():
+                run.ingest[c.id] = tg.create_task(self._ingest(c, run), name=f"ingest-{c.id}")
             output = tg.create_task(self._stage("output", run.output.run), name="output")
-            stages = [*ingest, output]
+            stages = [output]
             sched = tg.create_task(self._schedule(run), name="scheduler")
             stages.append(sched)
             if self.retry:
@@ -340,9 +430,11 @@ class Service:
                 stages.append(tg.create_task(self._stage("retention", prune), name="retention"))
             stopper = tg.create_task(self._stop.wait(), name="stop-watch")
             await asyncio.wait([sched, stopper], return_when=asyncio.FIRST_COMPLETED)
+            run.tasks = None  # no camera starts from here on
+            stages.extend(run.ingest.values())
             if not stopper.done():
                 stopper.cancel()
-                await asyncio.gather(*ingest)
+                await asyncio.gather(*run.ingest.values())
                 return
             log.info("stopping: ending open alerts and draining")
             run.scheduler.stop()
