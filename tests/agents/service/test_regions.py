@@ -93,7 +93,7 @@ async def test_privacy_mask_is_black_in_every_image(tmp_path: Path) -> None:
     import av
 
     with av.open(str(clips[0])) as container:
-        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        first = np.asarray(next(container.decode(video=0)).to_ndarray(format="rgb24"), dtype=np.uint8)
     _assert_masked(first, f"clip {clips[0].name}")
 
     # The page's camera image, from a camera live now.
