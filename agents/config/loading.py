@@ -77,6 +77,8 @@ class _Expander:
 
 
 def _text(value: str, path: str) -> None:
+    # The path may hold the very key at fault: shown with its bad characters escaped, so the message prints.
+    path = path.encode("utf-8", "backslashreplace").decode("utf-8")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -41,6 +41,8 @@ def _load(tmp_path: Path, content: bytes | str) -> None:
         (BOMB, "more than 100000 values"),
         # Lone surrogates and NULs are not text.
         (CAMERA.encode() + b'queries: [{id: q, text: "a \\ud800 door"}]\n', "queries.0.text: holds a lone surrogate"),
+        # ... a key among them too: the message shows it escaped (it used to hold the surrogate, and not print).
+        (b'mqtt: {"\\ud800": 1}\n', "mqtt.\\ud800: holds a lone surrogate"),
         (CAMERA.encode() + b'mqtt: {password: "a\\0b"}\n', "mqtt.password: holds a NUL"),
         # Infinite and absurd sizes: used to pass validate and crash run.
         (CAMERA.encode() + b"memory: {max_mb: .inf}\n", "memory.max_mb: Input should be a finite number"),
