@@ -29,7 +29,7 @@ class RecordingPublisher(MqttPublisher):
         super().__init__(MqttSettings(prefix="fw"))
         self.sent: dict[str, Any] = {}
 
-    def publish(self, topic: str, payload: str | bytes, **kwargs: Any) -> None:  # type: ignore[override]
+    def publish(self, topic: str, payload: str | bytes, **kwargs: Any) -> None:
         self.sent[topic] = payload
 
 
