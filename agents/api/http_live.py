@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.background import BackgroundTask
 
 from streamer.errors import ClipError, ConfigError, FeedwatchError
@@ -121,6 +121,18 @@ class ReloadOut(BaseModel):
     cameras: ReloadCameras
     queries: ReloadQueries
     restart_needed: list[str] = Field(description="Config sections that changed and apply only after a restart.")
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: StrictBool = Field(description="Whether the alert was right: it showed what its query asks about.")
+
+
+class FeedbackOut(BaseModel):
+    id: str
+    query_id: str
+    match: bool
+    at: float = Field(description="When it was marked (Unix seconds).")
 
 
 class QueryPatch(BaseModel):
@@ -335,6 +347,19 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         if moment.clip is None:
             raise HTTPException(404, f"alert {alert_id!r} has no clip (clips off, or its writing failed: see the log)")
         return memory_file(moment.clip, root, "video/mp4", "clip")
+
+    @api.post("/alerts/{alert_id}/feedback", response_model=FeedbackOut, responses=NOT_FOUND)
+    async def alert_feedback(alert_id: str, body: FeedbackIn) -> FeedbackOut:
+        """Mark an ended alert right (``match: true``) or wrong; marks count in ``feedwatch eval --feedback`` and,
+        with an embedding backend, hold back later alerts that look like a wrong one."""
+        if not _ID.match(alert_id):
+            raise HTTPException(404, "no such alert")
+        mark = await port.feedback(alert_id, body.match)
+        if mark is None:
+            open_now = any(a.id == alert_id for a in port.open_alerts())
+            raise HTTPException(404, f"alert {alert_id!r} is still open: mark it when it has ended"
+                                if open_now else f"no alert {alert_id!r}")  # fmt: skip
+        return FeedbackOut.model_validate(mark.to_dict())
 
     @api.get("/events", response_class=StreamingResponse)
     async def events() -> StreamingResponse:

@@ -7,6 +7,7 @@ Command topics (all payloads JSON objects, at most ``MAX_PAYLOAD`` bytes):
 - ``<prefix>/queries/<id>/delete``: removes one.
 - ``<prefix>/<camera-or-all>/query/<id>/armed/set``: ``ON`` or ``OFF`` (plain text, as Home Assistant's switch
   sends) arms or disarms a query on one camera or on all; the retained state is ``.../armed``.
+- ``<prefix>/alerts/<id>/feedback``: ``{"match": false}`` marks an ended alert wrong (``true``: right).
 - ``<prefix>/ask``: ``{"question": "when did the courier leave?"}``; the answer (over the memory and the
   cameras' rolling buffers) with its citations goes to the MQTT 5 response topic (with the request's
   correlation data), or to ``reply_to`` in the payload for MQTT 3.1.1 clients.
@@ -56,6 +57,7 @@ class MqttCommands:
         publisher.subscribe(publisher.topic("queries", "set"), self._on_set)
         publisher.subscribe(publisher.topic("queries", "+", "delete"), self._on_delete)
         publisher.subscribe(publisher.topic("+", "query", "+", "armed", "set"), self._on_arm)
+        publisher.subscribe(publisher.topic("alerts", "+", "feedback"), self._on_feedback)
         publisher.subscribe(publisher.topic("ask"), self._on_ask, concurrent=True)
 
     def reply_topic(self, message: aiomqtt.Message, body: dict[str, Any] | None) -> str:
@@ -163,6 +165,26 @@ class MqttCommands:
             self._refuse(message, f"no standing query {query_id!r}", self.result_topic)
             return
         self._reply(message, {"ok": True, "query": query.to_dict()}, self.result_topic)
+
+    async def _on_feedback(self, message: aiomqtt.Message) -> None:
+        if (accepted := self._accept(message, body_needed=True)) is None:
+            return
+        body, topic = accepted
+        assert body is not None
+        alert_id = str(message.topic).split("/")[-2]
+        match = body.get("match")
+        if not isinstance(match, bool):
+            self._refuse(message, "'match' must be true or false", topic)
+            return
+        try:
+            mark = await self.port.feedback(alert_id, match)
+        except FeedwatchError as exc:
+            self._refuse(message, str(exc), topic)
+            return
+        if mark is None:
+            self._refuse(message, f"no ended alert {alert_id!r}", topic)
+            return
+        self._reply(message, {"ok": True, "feedback": mark.to_dict()}, topic)
 
     async def _on_ask(self, message: aiomqtt.Message) -> None:
         if (accepted := self._accept(message, body_needed=True)) is None:

@@ -11,14 +11,21 @@ from typing import Any
 
 from streamer.errors import ConfigError
 
-from ..config import BACKEND_NAMES, read_config_file
+from ..config import BACKEND_NAMES, default_memory_dir, read_config_file
+from .common import load_with_memory
 
 __all__ = ["add_parsers"]
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("eval", help="replay annotated videos through the pipeline and measure the alerts")
-    p.add_argument("annotations", nargs="+", type=Path, metavar="ANNOTATION.json", help="one annotation per video")
+    p = sub.add_parser(
+        "eval",
+        help="replay annotated videos through the pipeline and measure the alerts; or, with --feedback, report "
+        "precision per query from users' marks",
+    )
+    p.add_argument("annotations", nargs="*", type=Path, metavar="ANNOTATION.json", help="one annotation per video")
+    p.add_argument("--feedback", action="store_true", help="report precision per query from the marks in the memory")
+    p.add_argument("--memory", type=Path, help=f"memory folder for --feedback (default {default_memory_dir()})")
     p.add_argument("--scorer", choices=["auto", *BACKEND_NAMES], help="scorer backend (default auto)")
     p.add_argument("--config", "-c", type=Path, help="take scorer, alert and buffer settings from this config")
     p.add_argument("--threshold", type=float, default=3.0, help="alert threshold 1-5 for every query (default 3)")
@@ -49,6 +56,10 @@ class _ProgressBar:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.feedback:
+        return _feedback(args)
+    if not args.annotations:
+        raise ConfigError("give one or more ANNOTATION.json files, or --feedback")
     from ..eval import evaluate, format_eval
 
     if not 1.0 <= args.threshold <= 5.0:
@@ -60,4 +71,17 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         )
     )
     print(json.dumps(result, indent=2) if args.json else format_eval(result))
+    return 0
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from ..eval.feedback import feedback_report, format_feedback
+    from ..memory.store import MomentMemory
+
+    memory = args.memory
+    if memory is None:
+        memory = load_with_memory(args.config, None).memory.path if args.config else default_memory_dir()
+    with MomentMemory(memory, read_only=True) as store:
+        report = feedback_report(store)
+    print(json.dumps(report, indent=2) if args.json else format_feedback(report))
     return 0

@@ -319,6 +319,14 @@ class AlertSettings(_Strict):
         default=5.0, gt=0, le=3600, description="At most one 'update' event per this interval."
     )
 
+    feedback_similarity: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description="With an embedding backend, a new alert whose peak frame is at least this similar (cosine) to "
+        "one users marked wrong, and more similar to it than to any marked right, is held back.",
+    )
+
 
 class BufferSettings(_Strict):
     """The rolling frame buffer of each camera."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Keyframe", "Moment", "SimilarMoment"]
+__all__ = ["Feedback", "Keyframe", "Moment", "SimilarMoment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,21 @@ class Moment:
             "clip": self.clip,
             "clip_info": self.clip_info,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A user's mark on an alert: whether it matched its query. ``vector`` is the scorer's embedding of the alert's
+    peak frame, when the backend gives embeddings (the calibration's example)."""
+
+    moment_id: str
+    query_id: str
+    match: bool
+    at: float
+    vector: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.moment_id, "query_id": self.query_id, "match": self.match, "at": round(self.at, 3)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,14 @@ from numpy.typing import NDArray
 from streamer.errors import MemoryStoreError
 
 from .files import atomic_write
-from .records import Keyframe, Moment, SimilarMoment
+from .records import Feedback, Keyframe, Moment, SimilarMoment
 from .vectors import Hit, VectorStore
 
 __all__ = ["ROW_BYTES", "SCHEMA_VERSION", "MomentMemory"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 ROW_BYTES = 512  # what a moment's rows and index entries take in SQLite, about
 
 _SCHEMA = """
@@ -76,6 +76,14 @@ CREATE TABLE IF NOT EXISTS keyframes (
     has_vector INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS keyframes_moment ON keyframes (moment_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    moment_id TEXT PRIMARY KEY,
+    query_id TEXT NOT NULL,
+    match INTEGER NOT NULL,
+    at REAL NOT NULL,
+    vector BLOB
+);
+CREATE INDEX IF NOT EXISTS feedback_query ON feedback (query_id);
 """
 
 
@@ -172,6 +180,9 @@ class MomentMemory:
                 "ALTER TABLE moments ADD COLUMN clip_bytes INTEGER NOT NULL DEFAULT 0; "
                 "ALTER TABLE moments ADD COLUMN clip_info TEXT; PRAGMA user_version=4; COMMIT;"
             )
+            version = 4
+        if version == 4:  # 4 -> 5: users' marks on alerts
+            self._db.executescript("BEGIN; " + _SCHEMA + "PRAGMA user_version=5; COMMIT;")
 
     def _check_version(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -262,6 +273,34 @@ class MomentMemory:
                     self._vectors.delete(old)
         except sqlite3.Error as exc:
             raise MemoryStoreError(f"cannot store moment {moment.id} in {self.path}: {exc}") from exc
+
+    def set_feedback(self, mark: Feedback) -> None:
+        """Record (or replace) a user's mark on an alert's moment; durable when this returns."""
+        vector = None if mark.vector is None else np.asarray(mark.vector, np.float32).tobytes()
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO feedback VALUES (?,?,?,?,?)",
+                    (mark.moment_id, mark.query_id, int(mark.match), mark.at, vector),
+                )
+        except sqlite3.Error as exc:
+            raise MemoryStoreError(f"cannot store feedback on {mark.moment_id} in {self.path}: {exc}") from exc
+
+    def feedback(self, moment_ids: Sequence[str] | None = None) -> list[Feedback]:
+        """Users' marks: on these moments, or all of them."""
+        sql = "SELECT moment_id, query_id, match, at, vector FROM feedback"
+        args: list[str] = []
+        if moment_ids is not None:
+            if not moment_ids:
+                return []
+            sql += f" WHERE moment_id IN ({','.join('?' * len(moment_ids))})"
+            args = list(moment_ids)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY at", args).fetchall()
+        return [
+            Feedback(m, q, bool(match), at, None if v is None else np.frombuffer(v, np.float32).copy())
+            for m, q, match, at, v in rows
+        ]
 
     def _next_keyframe_id(self) -> int:
         row = self._db.execute("SELECT MAX(id) FROM keyframes").fetchone()

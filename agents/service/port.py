@@ -23,6 +23,7 @@ from streamer.reader import CameraStatus, Outage
 
 from ..alerting import Alert
 from ..config import FeedwatchConfig
+from ..memory.records import Feedback
 from ..memory.store import MomentMemory
 from ..qa.answer import Answer
 from ..scoring import Query
@@ -94,6 +95,10 @@ class ServicePort(Protocol):
 
     async def arm_query(self, query_id: str, armed: bool, camera: str | None = None) -> Query | None:
         """Arm or disarm a standing query, everywhere or on one camera; None when there is none by that id."""
+        ...
+
+    async def feedback(self, alert_id: str, match: bool) -> Feedback | None:
+        """Mark an ended alert right or wrong (stored with its moment); None when no such alert is remembered."""
         ...
 
     async def reload(self) -> ReloadPlan:

@@ -9,6 +9,7 @@ stop, the scheduler ends open alerts, the output stage drains, the extensions st
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -27,10 +28,12 @@ from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
 from streamer.source import probe
 
-from ..alerting import Alert, ContextSampler, Scheduler
+from ..alerting import Alert, AlertKind, ContextSampler, Scheduler
 from ..alerting.arming import Watching
+from ..alerting.feedback import FeedbackGate
 from ..config import CameraConfig, FeedwatchConfig
 from ..memory.asked import AskedFrames
+from ..memory.records import Feedback
 from ..memory.retention import prune
 from ..memory.store import MomentMemory
 from ..qa.answer import Answer
@@ -43,7 +46,7 @@ from .clips import Clipper
 from .health import Health
 from .hooks import OfflineHooks
 from .output import OutputStage
-from .port import AlertListener, Extension, OutageListener, QueriesListener, StatusListener
+from .port import AlertEvent, AlertListener, Extension, OutageListener, QueriesListener, StatusListener
 from .queries import QueryStore, StandingQueries
 from .recording import MomentRecorder
 from .reload import ReloadPlan, plan_reload
@@ -55,6 +58,7 @@ __all__ = ["Service"]
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 600.0
+_EMBEDDINGS_KEPT = 4096
 _SHUTDOWN_S = 8.0
 
 
@@ -62,7 +66,8 @@ class _Running:
     """What exists only while the service runs."""
 
     def __init__(self, memory: MomentMemory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
-                 output: OutputStage, recorder: MomentRecorder, clipper: Clipper) -> None:  # fmt: skip
+                 output: OutputStage, recorder: MomentRecorder, clipper: Clipper,
+                 gate: FeedbackGate) -> None:  # fmt: skip
         self.memory = memory
         self.scheduler = scheduler
         self.queries = queries
@@ -70,6 +75,7 @@ class _Running:
         self.output = output
         self.recorder = recorder
         self.clipper = clipper
+        self.gate = gate
         self.tasks: asyncio.TaskGroup | None = None  # the stages' group, once they run
         self.ingest: dict[str, asyncio.Task[None]] = {}
         self.readers: dict[str, contextlib.AsyncExitStack] = {}  # each camera's reader, closed on its own
@@ -100,7 +106,11 @@ class Service:
         self.backend = scorer.name if scorer is not None else ""
         self.backend_reason = "given by the caller" if scorer is not None else ""
         self.cameras: dict[str, Camera] = {}
-        self._alert_listeners: list[AlertListener] = [on_alert] if on_alert is not None else []
+        self._alert_listeners: list[AlertListener] = [self._keep_embedding]
+        if on_alert is not None:
+            self._alert_listeners.append(on_alert)
+        # Recent alerts' peak embeddings, for the marks users give them (the calibration's examples).
+        self._embeddings: collections.OrderedDict[str, NDArray[np.float32]] = collections.OrderedDict()
         self._status_listeners: list[StatusListener] = []
         self._outage_listeners: list[OutageListener] = []
         self._hooks: OfflineHooks | None = None
@@ -255,6 +265,25 @@ class Service:
         self._asks += 1
         return answer
 
+    async def _keep_embedding(self, event: AlertEvent) -> None:
+        alert = event.alert
+        if alert.kind is AlertKind.END and alert.peak_embedding is not None:
+            self._embeddings[alert.id] = alert.peak_embedding
+            while len(self._embeddings) > _EMBEDDINGS_KEPT:
+                self._embeddings.popitem(last=False)
+
+    async def feedback(self, alert_id: str, match: bool) -> Feedback | None:
+        run = self._live()
+        moment = await asyncio.to_thread(run.memory.get, alert_id)
+        if moment is None or moment.kind != "alert" or not moment.queries:
+            return None
+        query_id = next(iter(moment.queries))
+        mark = Feedback(alert_id, query_id, match, time.time(), self._embeddings.get(alert_id))
+        await asyncio.to_thread(run.memory.set_feedback, mark)
+        run.gate.learn(query_id, match, mark.vector)
+        log.info("alert %s of %s marked %s", alert_id, query_id, "right" if match else "wrong")
+        return mark
+
     async def camera_clip(self, camera: str, since: float, until: float, path: Path) -> ClipInfo:
         cam = self.cameras.get(camera)
         if cam is None:
@@ -354,12 +383,17 @@ class Service:
         output = OutputStage(recorder, self._alert_listeners, clipper=clipper)
         self.health.count("alert_listener_failures", "Alert events a listener (an API) failed on, each one logged.",
                           lambda: float(output.listener_failures))  # fmt: skip
+        gate = FeedbackGate(cfg.alerts.feedback_similarity)
+        marks = await asyncio.to_thread(memory.feedback)
+        gate.learn_all((mark.query_id, mark.match, mark.vector) for mark in marks)
+        self.health.count("alerts_held_back", "Alerts held back because they looked like one a user marked wrong.",
+                          lambda: float(gate.held_back))  # fmt: skip
         scheduler = Scheduler(
             scorer,
             {cam_id: camera.buffer for cam_id, camera in self.cameras.items()},
             await asyncio.to_thread(store.overlay, configured),
             cfg.alerts,
-            output.put,
+            gate.wrap(output.put),
             window=cfg.scorer.window,
             stride=cfg.scorer.stride,
             limiter=self._limiter,
@@ -380,7 +414,7 @@ class Service:
             asked=AskedFrames(cfg.memory.path / "asked"),
             clip_fps=cfg.qa.clip_fps,
         )
-        return _Running(memory, scheduler, queries, asker, output, recorder, clipper)
+        return _Running(memory, scheduler, queries, asker, output, recorder, clipper, gate)
 
     def _status(self, camera: str, status: CameraStatus) -> None:
         for listener in self._status_listeners:

@@ -97,6 +97,11 @@ async def test_disarming_over_mqtt_ends_the_alert_and_stops_scoring(
         assert _json(end)["id"] == new["id"]
         await inbox.wait_for("fw/lobby/query/person/armed", lambda m: m.payload == b"OFF")
         assert _json(await inbox.wait_for("fw/commands/result"))["ok"] is True
+        # The ended alert can be marked wrong over MQTT too.
+        mark = json.dumps({"match": False, "reply_to": "fw/reply/mark"})
+        await inbox.client.publish(f"fw/alerts/{new['id']}/feedback", mark, qos=1)
+        marked = _json(await inbox.wait_for("fw/reply/mark"))
+        assert marked["ok"] is True and marked["feedback"]["match"] is False
 
         # The camera goes on being read and its frames scored for nothing; the disarmed query costs nothing.
         frozen = service.query_frames().get("person", 0)
