@@ -78,17 +78,22 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 40.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Path) -> None:
+def _browser() -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as ChromeService
-    from selenium.webdriver.common.by import By
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100"):
         options.add_argument(arg)
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a browser or driver
-    driver = webdriver.Chrome(service=ChromeService(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=ChromeService(str(CHROMEDRIVER)), options=options)
+
+
+def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = _browser()
     try:
         driver.get(served)
         assert driver.title == "feedwatch"
@@ -159,3 +164,61 @@ def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Pa
     assert "running service" in asked.stderr
     assert answer["candidates"]["buffer"] > 0 and answer["filters"]["camera"] == "lobby"
     assert answer["citations"] and all(c["thumbnail_url"] for c in answer["citations"])
+
+
+def test_page_adds_a_query_sees_it_alert_disarms_and_deletes_it(served: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = _browser()
+    try:
+        driver.get(served)
+        _wait("the configured query", lambda: driver.find_elements(By.CSS_SELECTOR, '.query[data-query-id="a-person"]'))
+        # A bad query is refused where it was typed, and nothing is added.
+        driver.find_element(By.ID, "query-id").send_keys("bad id!")
+        driver.find_element(By.ID, "query-text").send_keys("anything")
+        driver.find_element(By.ID, "query-save").click()
+        _wait("the refusal", lambda: "422" in driver.find_element(By.ID, "query-error").text)
+        driver.find_element(By.ID, "query-id").clear()
+        driver.find_element(By.ID, "query-id").send_keys("someone")
+        driver.find_element(By.ID, "query-text").clear()
+        driver.find_element(By.ID, "query-text").send_keys("someone walks in")
+        driver.find_element(By.ID, "query-cameras").send_keys("lobby")
+        driver.find_element(By.ID, "query-save").click()
+        row = _wait("the new query", lambda: driver.find_elements(By.CSS_SELECTOR, '.query[data-query-id="someone"]'))[
+            0
+        ]
+        assert "someone walks in" in row.text and driver.find_element(By.ID, "query-error").text == ""
+
+        alerted = (
+            "return [...document.querySelectorAll('#alerts .alert')]"
+            ".filter(e => e.textContent.includes('someone walks in')).length"
+        )
+        _wait("an alert of the new query", lambda: driver.execute_script(alerted) > 0, timeout=90)
+
+        def row_of() -> Any:
+            found = driver.find_elements(By.CSS_SELECTOR, '.query[data-query-id="someone"]')
+            return found[0] if found else None
+
+        row_of().find_element(By.CSS_SELECTOR, "input.arm").click()
+        # The lists re-render as events arrive: read them in the page, in one go, rather than hold stale elements.
+        disarmed = "return document.querySelector('.query[data-query-id=\"someone\"]')?.classList.contains('disarmed')"
+        _wait("the query disarmed", lambda: driver.execute_script(disarmed))
+        scored = driver.execute_script(
+            "return fetch('/api/queries').then(r => r.json()).then(qs => qs.find(q => q.id === 'someone'))"
+        )
+        assert scored["armed"] is False
+        # Disarmed: its open alert ended (none of its alerts is still open).
+        still_open = (
+            "return [...document.querySelectorAll('#alerts .alert.open')]"
+            ".filter(e => e.textContent.includes('someone walks in')).length"
+        )
+        _wait("its alert to end", lambda: driver.execute_script(still_open) == 0)
+
+        row_of().find_element(By.CSS_SELECTOR, "button.delete").click()
+        _wait("the query gone", lambda: row_of() is None)
+        ids = driver.execute_script("return fetch('/api/queries').then(r => r.json()).then(qs => qs.map(q => q.id))")
+        assert ids == ["a-person"]
+        console: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+        assert not [e for e in console if e.get("level") == "SEVERE" and "422" not in e.get("message", "")]
+    finally:
+        driver.quit()
