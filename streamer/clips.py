@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from .errors import ClipError
 from .packets import Gop, Session, StoredPacket
-from .regions import Polygon, apply_masks
+from .regions import Polygon, apply_masks, polygon_mask
 
 __all__ = ["BROWSER_VIDEO", "ClipError", "ClipFrame", "ClipInfo", "clip_frames", "cut_file", "mask_clip", "write_clip"]
 
@@ -317,8 +317,7 @@ def mask_clip(source: Path, path: Path, masks: tuple[Polygon, ...], info: ClipIn
                     continue
                 frames: Any = packet.decode()  # video frames (the stubs type every kind)
                 for frame in frames:
-                    rgb = apply_masks(frame.to_ndarray(format="rgb24"), masks)
-                    masked = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                    masked = _masked_frame(frame, masks)
                     masked.pts, masked.time_base = frame.pts, frame.time_base
                     out.mux(encoder.encode(masked))
             out.mux(encoder.encode(None))
@@ -335,6 +334,22 @@ def mask_clip(source: Path, path: Path, masks: tuple[Polygon, ...], info: ClipIn
         info, path=str(path), nbytes=path.stat().st_size, codec="h264",
         notes=[*info.notes, "re-encoded (H.264) with the camera's privacy masks"],
     )  # fmt: skip
+
+
+def _masked_frame(frame: Any, masks: tuple[Polygon, ...]) -> Any:
+    """``frame`` as YUV 4:2:0 with ``masks`` black (Y 16, U and V 128: black in the limited range cameras send),
+    painted on the planes directly: no round trip through RGB."""
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    h, w = frame.height, frame.width
+    if h % 2 or w % 2:  # odd sizes: no simple plane layout; through RGB
+        rgb = apply_masks(frame.to_ndarray(format="rgb24"), masks)
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    planes: NDArray[np.uint8] = frame.to_ndarray()  # Y (h x w), then U and V (h/2 x w/2 each), stacked
+    planes[:h][polygon_mask(masks, w, h)] = 16
+    chroma = planes[h:].reshape(2, h // 2, w // 2)
+    chroma[:, polygon_mask(masks, w // 2, h // 2)] = 128
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,7 @@ def test_page_shows_cameras_live_alerts_search_and_ask(served: str, tmp_path: Pa
         if keep:
             Path(keep).mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, keep)
-        console: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+        console: list[dict[str, Any]] = driver.get_log("browser")
         errors = [e for e in console if e.get("level") == "SEVERE"]
         assert not errors, errors
     finally:
@@ -218,7 +218,7 @@ def test_page_adds_a_query_sees_it_alert_disarms_and_deletes_it(served: str) -> 
         _wait("the query gone", lambda: row_of() is None)
         ids = driver.execute_script("return fetch('/api/queries').then(r => r.json()).then(qs => qs.map(q => q.id))")
         assert ids == ["a-person"]
-        console: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+        console: list[dict[str, Any]] = driver.get_log("browser")
         assert not [e for e in console if e.get("level") == "SEVERE" and "422" not in e.get("message", "")]
     finally:
         driver.quit()
