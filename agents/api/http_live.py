@@ -92,6 +92,16 @@ class CameraOut(BaseModel):
     offline_s: float = Field(description="Seconds the camera has been neither live nor ended since the start.")
     outages: int = Field(description="Times the camera went away.")
     last_outage: OutageOut | None = Field(description="The open outage (end null) or the last one.")
+    masks: list[list[tuple[float, float]]] = Field(description="Privacy masks: polygons in fractions of the frame.")
+    zones: dict[str, list[tuple[float, float]]] = Field(description="Named zones: polygons in fractions of the frame.")
+
+
+class RegionsIn(BaseModel):
+    """A camera's privacy masks and/or zones, replacing the current ones (polygons of [x, y] fractions, 0-1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    masks: list[list[tuple[float, float]]] | None = Field(default=None, max_length=32)
+    zones: dict[str, list[tuple[float, float]]] | None = Field(default=None, max_length=32)
 
 
 class QueryOut(BaseModel):
@@ -190,6 +200,7 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
 
     @api.get("/cameras", response_model=list[CameraOut])
     async def cameras() -> list[CameraOut]:
+        configs = {c.id: c for c in port.config.cameras}
         return [
             CameraOut(
                 id=r.camera, status=r.status, error=r.error, decoded=r.decoded, sampled=r.sampled, dropped=r.dropped,
@@ -198,9 +209,25 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
                 latest=r.latest, snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg", transport=r.transport,
                 offline_s=r.offline_s, outages=r.outages,
                 last_outage=OutageOut.model_validate(r.last_outage) if r.last_outage else None,
+                masks=[list(p) for p in configs[r.camera].masks] if r.camera in configs else [],
+                zones={z: list(p) for z, p in configs[r.camera].zones.items()} if r.camera in configs else {},
             )
             for r in port.camera_reports()
         ]  # fmt: skip
+
+    @api.patch("/cameras/{camera}", responses=NOT_FOUND)
+    async def set_regions(camera: str, body: RegionsIn) -> dict[str, Any]:
+        """Replace the camera's privacy masks and/or zones: its reader restarts with them, the other cameras are not
+        touched, and they persist across restarts and reloads."""
+        if body.masks is None and body.zones is None:
+            raise invalid(("body",), "give masks, zones or both")
+        try:
+            updated = await port.set_regions(camera, body.masks, body.zones)
+        except KeyError:
+            raise HTTPException(404, f"no camera {camera!r}") from None
+        except ConfigError as exc:
+            raise invalid(("body",), str(exc)) from None
+        return {"id": updated.id, "masks": updated.masks, "zones": updated.zones}
 
     @api.get(
         "/cameras/{camera}/snapshot.jpg",

@@ -71,13 +71,13 @@ class OfflineHook(_Strict):
     )
 
 
-def _polygon(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+def _polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
     for x, y in points:
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
             raise ValueError(f"point ({x:g}, {y:g}) is outside the frame: coordinates are fractions of it, 0 to 1")
-    return tuple((float(x), float(y)) for x, y in points)
+    return [(float(x), float(y)) for x, y in points]
 
 
 Polygon = Annotated[

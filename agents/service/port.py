@@ -12,7 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +22,7 @@ from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
 
 from ..alerting import Alert
-from ..config import FeedwatchConfig
+from ..config import CameraConfig, FeedwatchConfig
 from ..memory.records import Feedback
 from ..memory.store import MomentMemory
 from ..qa.answer import Answer
@@ -99,6 +99,12 @@ class ServicePort(Protocol):
 
     async def feedback(self, alert_id: str, match: bool) -> Feedback | None:
         """Mark an ended alert right or wrong (stored with its moment); None when no such alert is remembered."""
+        ...
+
+    async def set_regions(
+        self, camera: str, masks: list[Any] | None = None, zones: dict[str, Any] | None = None
+    ) -> CameraConfig:
+        """Replace a camera's masks and/or zones (its reader restarts); ConfigError if invalid, KeyError if unknown."""
         ...
 
     async def reload(self) -> ReloadPlan:

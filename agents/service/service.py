@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
 from streamer.clips import ClipError, ClipInfo, write_clip
 from streamer.errors import ConfigError, FeedwatchError
@@ -31,7 +32,7 @@ from streamer.source import probe
 from ..alerting import Alert, AlertKind, ContextSampler, Scheduler
 from ..alerting.arming import Watching
 from ..alerting.feedback import FeedbackGate
-from ..config import CameraConfig, FeedwatchConfig
+from ..config import CameraConfig, FeedwatchConfig, format_validation_error
 from ..memory.asked import AskedFrames
 from ..memory.records import Feedback
 from ..memory.retention import prune
@@ -47,8 +48,9 @@ from .health import Health
 from .hooks import OfflineHooks
 from .output import OutputStage
 from .port import AlertEvent, AlertListener, Extension, OutageListener, QueriesListener, StatusListener
-from .queries import QueryStore, StandingQueries
+from .queries import QueryStore, StandingQueries, check_zones
 from .recording import MomentRecorder
+from .regions import RegionStore
 from .reload import ReloadPlan, plan_reload
 from .report import CameraReport, ServiceReport
 from .supervisor import RestartPolicy, supervise
@@ -122,6 +124,7 @@ class Service:
         self.health = Health()
         self.restart_policy = RestartPolicy()
         self._reloading = asyncio.Lock()
+        self._regions = RegionStore(config.memory.path / "regions.json")
         self._analysis_size = 224
 
     def stop(self) -> None:
@@ -162,6 +165,7 @@ class Service:
         async with self._reloading:
             try:
                 new = await asyncio.to_thread(self._reload_from)
+                new = await asyncio.to_thread(self._regions.overlay, new)
                 if not new.cameras:
                     raise ConfigError("the config configures no cameras; a running service keeps at least one")
             except ConfigError as exc:
@@ -192,6 +196,43 @@ class Service:
             if plan.restart_needed:
                 log.warning("reload: %s changed and apply only after a restart", ", ".join(plan.restart_needed))
             return plan
+
+    async def set_regions(
+        self, camera: str, masks: list[Any] | None = None, zones: dict[str, Any] | None = None
+    ) -> CameraConfig:
+        """Replace a camera's privacy masks and/or zones; its reader restarts with them (the others are not
+        touched), and they persist (``regions.json``). :class:`ConfigError` (nothing changed) when they are invalid
+        or a query still looks at a zone they drop; :class:`KeyError` for an unknown camera."""
+        async with self._reloading:
+            run = self._live()
+            current = next((c for c in self._config.cameras if c.id == camera), None)
+            if current is None:
+                raise KeyError(camera)
+            changes: dict[str, Any] = {}
+            if masks is not None:
+                changes["masks"] = masks
+            if zones is not None:
+                changes["zones"] = zones
+            try:
+                updated = CameraConfig.model_validate({**current.model_dump(mode="json"), **changes})
+            except ValidationError as exc:
+                raise ConfigError("; ".join(format_validation_error(exc))) from None
+            names = {**{c.id: list(c.zones) for c in self._config.cameras}, camera: list(updated.zones)}
+            for query in run.queries.all():
+                problem = check_zones(query, names)
+                if problem:
+                    raise ConfigError(problem)
+            await asyncio.to_thread(
+                self._regions.remember, camera, updated.model_dump(mode="json", include=set(changes))
+            )
+            cameras = [updated if c.id == camera else c for c in self._config.cameras]
+            self._config = self._config.model_copy(update={"cameras": cameras})
+            run.queries.zones = names
+            await self._stop_camera(camera, run)
+            await self._start_camera(updated, run)
+            log.info("camera %s: regions changed (%d mask(s), zones %s); its reader restarted",
+                     camera, len(updated.masks), sorted(updated.zones))  # fmt: skip
+            return updated
 
     async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
         cfg = self._config
@@ -334,6 +375,8 @@ class Service:
     async def run(self) -> ServiceReport:
         """Run until stopped, or until every (non-looping file) camera has ended."""
         t0 = time.monotonic()
+        self._regions = RegionStore(self._config.memory.path / "regions.json")
+        self._config = await asyncio.to_thread(self._regions.overlay, self._config)
         cfg = self._config
         if not self.retry:
             # Fail fast, before loading any model, on a source that does not open.

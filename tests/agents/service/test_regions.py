@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,54 @@ def test_a_query_naming_a_zone_no_camera_has_is_refused(zones: list[str]) -> Non
                 "queries": [{"id": "q", "text": "t", "zones": zones}],
             }
         )
+
+
+async def test_masks_and_zones_set_over_the_api_apply_at_once_and_persist(tmp_path: Path) -> None:
+    config = {
+        "cameras": [
+            {"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True, "zones": {"table": TABLE}}
+        ],
+        "queries": [{"id": "at_table", "text": "a person at the table", "zones": ["table"]}],
+        "scorer": {"backend": "activity"},
+        "memory": {"path": str(tmp_path / "memory")},
+        "clips": {"enabled": False},
+        "http": {"port": free_port()},
+    }
+    for restart in (False, True):
+        service, http = served(validate_config(config), retry=True)
+        task = asyncio.create_task(service.run())
+        try:
+            assert http is not None
+            await wait_until(_serving(service, http), what="a live frame")
+            base = f"http://127.0.0.1:{http.bound_port}"
+            async with httpx.AsyncClient(base_url=base, timeout=scaled(30)) as client:
+                if not restart:
+                    bad = await client.patch("/api/cameras/lobby", json={"masks": [[[0, 0], [1.5, 0], [0, 1]]]})
+                    assert bad.status_code == 422 and "outside the frame" in bad.text
+                    in_use = await client.patch("/api/cameras/lobby", json={"zones": {"wall": WALL}})
+                    assert in_use.status_code == 422 and "table" in in_use.text  # the query still looks there
+                    assert (await client.patch("/api/cameras/attic", json={"masks": []})).status_code == 404
+                    ok = await client.patch("/api/cameras/lobby", json={"masks": [WINDOW_CORNER]})
+                    assert ok.status_code == 200, ok.text
+                    await wait_until(
+                        _newer_than(service, service.latest_frame("lobby")), what="a restarted reader's frame"
+                    )
+                shown = (await client.get("/api/cameras")).json()[0]
+                assert shown["masks"] == [WINDOW_CORNER] and set(shown["zones"]) == {"table"}
+                image = await client.get("/api/cameras/lobby/snapshot.jpg")
+                _assert_masked(_pixels(image.content), "the camera image after the API set a mask")
+        finally:
+            service.stop()
+            await asyncio.wait_for(task, scaled(30))
+
+
+def _serving(service: Service, http: Any) -> Callable[[], bool]:
+    return lambda: http.bound_port is not None and service.latest_frame("lobby") is not None
+
+
+def _newer_than(service: Service, before: object) -> Callable[[], bool]:
+    def newer() -> bool:
+        newest = service.latest_frame("lobby")
+        return newest is not None and newest is not before
+
+    return newer
