@@ -5,9 +5,11 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents.memory import Keyframe, Moment, MomentMemory, atomic_write, disk_usage, prune
+from agents.memory.records import Feedback
 from streamer import MemoryStoreError
 
 
@@ -77,6 +79,23 @@ def test_clear_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(MemoryStoreError, match="cannot create the memory"):
         MomentMemory(blocker / "mem")
+
+
+def test_a_schema_4_memory_is_upgraded_and_keeps_its_moments(tmp_path: Path) -> None:
+    with MomentMemory(tmp_path) as mem:
+        mem.add(Moment("m1", "lobby", 10.0, 12.0, 0.0, 2.0, "activity", False, 4.0, {"person": 4.0}))
+    db = sqlite3.connect(tmp_path / "moments.sqlite")
+    db.executescript("DROP TABLE feedback; PRAGMA user_version=4;")  # as version 4 left it
+    db.close()
+    with MomentMemory(tmp_path) as mem:
+        assert [m.id for m in mem.search()] == ["m1"]
+        mem.set_feedback(Feedback("m1", "person", False, 20.0, np.ones(4, np.float32)))
+        (mark,) = mem.feedback()
+        assert (mark.moment_id, mark.query_id, mark.match) == ("m1", "person", False)
+        assert mark.vector is not None and mark.vector.tolist() == [1.0] * 4
+    db = sqlite3.connect(tmp_path / "moments.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    db.close()
 
 
 def test_size_retention_counts_only_what_it_can_free(tmp_path: Path) -> None:
