@@ -1,8 +1,8 @@
 """When a standing query is watched: armed, and inside one of its active time windows.
 
-Windows are ``"HH:MM-HH:MM"`` in the config's time zone; one whose end is not after its start runs past
-midnight (``"22:00-06:00"`` is 22:00 to 06:00 the next morning). Times are the frames' own wall clock, so a
-recording replayed later is judged by when it was filmed.
+Windows are ``"HH:MM-HH:MM"`` in the config's time zone; one whose end is before its start runs past midnight
+(``"22:00-06:00"`` is 22:00 to 06:00 the next morning), and one that ends where it starts is the whole day. Times
+are the frames' own wall clock, so a recording replayed later is judged by when it was filmed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def in_windows(windows: Sequence[str], when: dt.datetime) -> bool:
     now = when.hour * 60 + when.minute
     for window in windows:
         start, end = (_minutes(part) for part in window.split("-"))
-        if (start <= now < end) if start < end else (now >= start or now < end):
+        if start == end or ((start <= now < end) if start < end else (now >= start or now < end)):
             return True
     return False
 

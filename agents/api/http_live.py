@@ -28,6 +28,7 @@ from streamer.transport.events import EventHub
 
 from ..alerting import Alert
 from ..config import QueryConfig, format_validation_error
+from ..config.models import ActiveWindow, Identifier, Score
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
@@ -148,14 +149,14 @@ class FeedbackOut(BaseModel):
 class QueryPatch(BaseModel):
     """Fields of a standing query to change; the others stay."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     text: str | None = Field(default=None, min_length=1, max_length=500)
-    threshold: float | None = Field(default=None, ge=1.0, le=5.0, allow_inf_nan=False)
-    cameras: list[str] | None = None
-    zones: list[str] | None = None
-    armed: bool | None = None
-    disarmed: list[str] | None = Field(default=None, description="Cameras it is disarmed on.")
-    active: list[str] | None = None
+    threshold: Score | None = None
+    cameras: list[Identifier] | None = None
+    zones: list[Identifier] | None = None
+    armed: StrictBool | None = None
+    disarmed: list[Identifier] | None = Field(default=None, description="Cameras it is disarmed on.")
+    active: list[ActiveWindow] | None = None
 
 
 def alert_view(alert: Alert, payload: dict[str, object] | None = None) -> dict[str, object]:
@@ -312,11 +313,17 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
     @api.post(
         "/reload",
         response_model=ReloadOut,
-        responses={422: {"model": ErrorOut, "description": "The config file is invalid; nothing changed."}},
+        responses={
+            409: {"model": ErrorOut, "description": "Not started from a config file."},
+            422: {"model": ErrorOut, "description": "The config file is invalid; nothing changed."},
+        },
     )
     async def reload() -> ReloadOut:
         """Re-read the config file and apply the difference: cameras added, removed or changed restart only their own
         reader; queries are set or removed; sections that need a restart are named."""
+        if not port.reloadable:
+            raise HTTPException(409, "this service was not started from a config file ('feedwatch run'): nothing to "
+                                "reload")  # fmt: skip
         try:
             plan = await port.reload()
         except ConfigError as exc:

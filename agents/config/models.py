@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from streamer.regions import Polygon as RegionPolygon
 from streamer.transport.topics import TopicError, check_topic
@@ -89,19 +88,14 @@ Polygon = Annotated[
         "resolution change; [0, 0] is the top left.",
     ),
 ]
-_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
-
-
-def _active_window(text: str) -> str:
-    m = _WINDOW.match(text)
-    if m is None or (m.group(3) == "24" and m.group(4) != "00"):
-        raise ValueError(f"{text!r} is not a time window like '22:00-06:00' (24-hour HH:MM-HH:MM)")
-    if text[:5] == text[6:]:
-        raise ValueError(f"{text!r} is empty: start and end are the same time")
-    return text
-
-
-ActiveWindow = Annotated[str, AfterValidator(_active_window)]
+ActiveWindow = Annotated[
+    str,
+    Field(
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        description="'HH:MM-HH:MM' (24-hour); one that ends before it starts runs past midnight, and one that ends "
+        "where it starts is the whole day.",
+    ),
+]
 
 
 class CameraConfig(_Strict):
@@ -193,7 +187,7 @@ class QueryConfig(_Strict):
         description="Zones (of cameras[].zones) the query looks at: each is scored on its own crop, the rest of the "
         "crop blacked out; empty means the whole frame.",
     )
-    armed: bool = Field(default=True, description="Whether the query is watched; disarmed, it costs no scoring.")
+    armed: StrictBool = Field(default=True, description="Whether the query is watched; disarmed, it costs no scoring.")
     disarmed: list[Identifier] = Field(
         default_factory=list, description="Cameras on which the query is disarmed while it stays armed on the others."
     )

@@ -107,6 +107,11 @@ class ServicePort(Protocol):
         """Replace a camera's masks and/or zones (its reader restarts); ConfigError if invalid, KeyError if unknown."""
         ...
 
+    @property
+    def reloadable(self) -> bool:
+        """Whether the service runs from a config file it can re-read."""
+        ...
+
     async def reload(self) -> ReloadPlan:
         """Re-read the config file and apply the difference; :class:`ConfigError` (nothing changed) if invalid."""
         ...

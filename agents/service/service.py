@@ -157,6 +157,10 @@ class Service:
     def camera_ids(self) -> list[str]:
         return [c.id for c in self._config.cameras]
 
+    @property
+    def reloadable(self) -> bool:
+        return self._reload_from is not None
+
     async def reload(self) -> ReloadPlan:
         """Read the config file again and apply the difference (see :mod:`.reload`); :class:`ConfigError`, with
         nothing changed, when the file is invalid or cannot be read."""

@@ -116,7 +116,14 @@ async def test_reads_writes_events_and_bad_input(running: tuple[Service, httpx.A
         ({"id": "x"}, 422, "text"),
         ({"id": "bad id!", "text": "t"}, 422, "id"),
         ({"id": "x", "text": "t", "threshold": 9}, 422, "threshold"),
-        ({"id": "x", "text": "t", "cameras": ["attic"]}, 422, "Input should be 'lobby' or 'gate'"),
+        (
+            {"id": "x", "text": "t", "cameras": ["attic"]},
+            422,
+            "names unknown camera(s) ['attic']; known: ['gate', 'lobby']",
+        ),
+        ({"id": "x", "text": "t", "zones": ["porch"]}, 422, "zone(s) ['porch'], which camera 'lobby' does not have"),
+        ({"id": "x", "text": "t", "armed": 0}, 422, "armed"),
+        ({"id": "x", "text": "t", "active": ["25:00-06:00"]}, 422, "active"),
     ]
     for body, status, word in bad:
         response = await client.post("/api/queries", json=body)

@@ -199,7 +199,7 @@ def test_page_adds_a_query_sees_it_alert_disarms_and_deletes_it(served: str) -> 
             found = driver.find_elements(By.CSS_SELECTOR, '.query[data-query-id="someone"]')
             return found[0] if found else None
 
-        row_of().find_element(By.CSS_SELECTOR, "input.arm").click()
+        driver.find_element(By.CSS_SELECTOR, '.query[data-query-id="someone"] input.arm').click()
         # The lists re-render as events arrive: read them in the page, in one go, rather than hold stale elements.
         disarmed = "return document.querySelector('.query[data-query-id=\"someone\"]')?.classList.contains('disarmed')"
         _wait("the query disarmed", lambda: driver.execute_script(disarmed))
@@ -214,7 +214,7 @@ def test_page_adds_a_query_sees_it_alert_disarms_and_deletes_it(served: str) -> 
         )
         _wait("its alert to end", lambda: driver.execute_script(still_open) == 0)
 
-        row_of().find_element(By.CSS_SELECTOR, "button.delete").click()
+        driver.find_element(By.CSS_SELECTOR, '.query[data-query-id="someone"] button.delete').click()
         _wait("the query gone", lambda: row_of() is None)
         ids = driver.execute_script("return fetch('/api/queries').then(r => r.json()).then(qs => qs.map(q => q.id))")
         assert ids == ["a-person"]
