@@ -10,6 +10,7 @@ Stream URLs and credentials never leave: cameras are shown by id, and errors pas
 
 from __future__ import annotations
 
+import functools
 import json
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
@@ -70,6 +72,7 @@ def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body:
         redoc_url=None,
     )
     page = files("agents.api").joinpath("web", "index.html").read_text()
+    app.openapi = functools.partial(_openapi_now, app, port)  # type: ignore[method-assign]
 
     def has_token(request: Request) -> bool:
         if token is None:
@@ -147,3 +150,28 @@ def _echoable(error: Any) -> dict[str, Any]:
     except (TypeError, ValueError):
         return out
     return {**out, "input": error.get("input")}
+
+
+def _openapi_now(app: Any, port: ServicePort) -> dict[str, Any]:
+    """The OpenAPI document as the service is now: the cameras (and zones) a query may name are listed, and the
+    document is made afresh each time, so it follows reloads and camera changes."""
+    app.openapi_schema = None
+    schema: dict[str, Any] = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    cameras = sorted(c.id for c in port.config.cameras)
+    # Zones every camera has are valid for any query; others only for some cameras, which a schema cannot say.
+    shared = sorted(set.intersection(*(set(c.zones) for c in port.config.cameras))) if cameras else []
+    for name in ("QueryConfig", "QueryPatch"):
+        props = schema.get("components", {}).get("schemas", {}).get(name, {}).get("properties", {})
+        for field, allowed in (("cameras", cameras), ("disarmed", cameras), ("zones", shared)):
+            spec = props.get(field)
+            if spec is None:
+                continue
+            for option in spec.get("anyOf", [spec]):
+                if option.get("type") == "array":
+                    if allowed:
+                        option["items"] = {"type": "string", "enum": allowed}
+                    else:
+                        option["maxItems"] = 0
+    return schema

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
 from starlette.background import BackgroundTask
 
 from streamer.errors import ClipError, ConfigError, FeedwatchError
@@ -28,7 +28,7 @@ from streamer.transport.events import EventHub
 
 from ..alerting import Alert
 from ..config import QueryConfig, format_validation_error
-from ..config.models import ActiveWindow, Identifier, Score
+from ..config.models import ActiveWindow, Identifier, Polygon, Score
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
@@ -97,12 +97,30 @@ class CameraOut(BaseModel):
     zones: dict[str, list[tuple[float, float]]] = Field(description="Named zones: polygons in fractions of the frame.")
 
 
+_POLYGON_SCHEMA = {
+    "type": "array", "minItems": 3, "maxItems": 64,
+    "items": {"type": "array", "minItems": 2, "maxItems": 2,
+              "prefixItems": [{"type": "number", "minimum": 0, "maximum": 1}] * 2},
+}  # fmt: skip
+_ZONES_SCHEMA = {
+    "anyOf": [
+        {"type": "object", "maxProperties": 32, "additionalProperties": False,
+         "patternProperties": {r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$": _POLYGON_SCHEMA}},
+        {"type": "null"},
+    ],
+    "description": "Named zones: {name: polygon}.",
+}  # fmt: skip
+
+
 class RegionsIn(BaseModel):
     """A camera's privacy masks and/or zones, replacing the current ones (polygons of [x, y] fractions, 0-1)."""
 
     model_config = ConfigDict(extra="forbid")
-    masks: list[list[tuple[float, float]]] | None = Field(default=None, max_length=32)
-    zones: dict[str, list[tuple[float, float]]] | None = Field(default=None, max_length=32)
+    masks: list[Polygon] | None = Field(default=None, max_length=32)
+    # Spelt out for the OpenAPI document: key patterns as patternProperties, which schema-driven clients honour.
+    zones: Annotated[dict[Identifier, Polygon] | None, WithJsonSchema(_ZONES_SCHEMA)] = Field(
+        default=None, max_length=32
+    )
 
 
 class QueryOut(BaseModel):
@@ -220,8 +238,6 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
     async def set_regions(camera: str, body: RegionsIn) -> dict[str, Any]:
         """Replace the camera's privacy masks and/or zones: its reader restarts with them, the other cameras are not
         touched, and they persist across restarts and reloads."""
-        if body.masks is None and body.zones is None:
-            raise invalid(("body",), "give masks, zones or both")
         try:
             updated = await port.set_regions(camera, body.masks, body.zones)
         except KeyError:

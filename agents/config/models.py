@@ -7,7 +7,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from streamer.regions import Polygon as RegionPolygon
 from streamer.transport.topics import TopicError, check_topic
@@ -27,6 +27,7 @@ __all__ = [
     "MqttConfig",
     "OfflineHook",
     "OpenAIVLMSettings",
+    "Polygon",
     "QAConfig",
     "QueryConfig",
     "ScorerConfig",
@@ -70,19 +71,11 @@ class OfflineHook(_Strict):
     )
 
 
-def _polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    if len(points) < 3:
-        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
-    for x, y in points:
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise ValueError(f"point ({x:g}, {y:g}) is outside the frame: coordinates are fractions of it, 0 to 1")
-    return [(float(x), float(y)) for x, y in points]
-
-
+Fraction01 = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
 Polygon = Annotated[
-    list[tuple[float, float]],
-    AfterValidator(_polygon),
+    list[tuple[Fraction01, Fraction01]],
     Field(
+        min_length=3,
         max_length=64,
         description="[[x, y], ...] with x and y fractions (0-1) of the frame's width and height, so they survive a "
         "resolution change; [0, 0] is the top left.",
@@ -516,7 +509,7 @@ class FeedwatchConfig(_Strict):
     def _known_cameras(self) -> FeedwatchConfig:
         known = {c.id for c in self.cameras}
         for q in self.queries:
-            unknown = [c for c in q.cameras if c not in known]
+            unknown = [c for c in (*q.cameras, *q.disarmed) if c not in known]
             if unknown:
                 raise ValueError(f"query {q.id!r} names unknown camera(s) {unknown}; known: {sorted(known)}")
         check_query_zones(self.queries, self.cameras)

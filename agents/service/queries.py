@@ -104,7 +104,7 @@ class StandingQueries:
 
     async def set(self, query: Query) -> None:
         """Add or replace a standing query; it applies from the next scored window."""
-        unknown = [c for c in query.cameras if c not in self.cameras]
+        unknown = [c for c in (*query.cameras, *query.disarmed) if c not in self.cameras]
         if unknown:
             raise ConfigError(f"query {query.id!r} names unknown camera(s) {unknown}; known: {sorted(self.cameras)}")
         missing = check_zones(query, self.zones)

@@ -217,6 +217,8 @@ class Service:
                 changes["masks"] = masks
             if zones is not None:
                 changes["zones"] = zones
+            if not changes:
+                return current
             try:
                 updated = CameraConfig.model_validate({**current.model_dump(mode="json"), **changes})
             except ValidationError as exc:
