@@ -1,14 +1,17 @@
-"""Shared fixtures: the real sample clips, a real mosquitto broker on a free port, and a real RTSP camera."""
+"""Shared fixtures: the real sample clips, a real mosquitto broker on a free port with a subscriber to it, and real
+RTSP cameras (UDP, and TCP behind a password)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
-from tests.helpers import MEDIA, PERSON_CLIP, Broker
-from tests.streamer.rtsp import PerlRtspServer
+from tests.helpers import MEDIA, PERSON_CLIP, Broker, Inbox
+from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +35,31 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 def rtsp(media: Path) -> Iterator[PerlRtspServer]:
     """The person clip, looped at its own pace, from rtsp-server-perl (UDP)."""
     server = PerlRtspServer(PERSON_CLIP)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def inbox(broker: Broker) -> AsyncIterator[Inbox]:
+    """A subscriber to everything under ``fw/`` and ``ha/`` (the tests' MQTT and discovery prefixes)."""
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, identifier="test-inbox", protocol=aiomqtt.ProtocolVersion.V5
+    ) as client:
+        await client.subscribe("fw/#", qos=1)
+        await client.subscribe("ha/#", qos=1)
+        box = Inbox(client)
+        task = asyncio.create_task(box.run())
+        yield box
+        task.cancel()
+
+
+@pytest.fixture
+def secured(media: Path) -> Iterator[GstRtspServer]:
+    """The person clip from GStreamer's RTSP server (TCP), behind basic auth: viewer / correct-horse."""
+    server = GstRtspServer(PERSON_CLIP, user="viewer", password="correct-horse")
     server.start()
     try:
         yield server

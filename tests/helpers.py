@@ -4,6 +4,7 @@ condition within a deadline that scales with the machine (``FEEDWATCH_TEST_SCALE
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import aiomqtt
 
 from agents import FeedwatchConfig, Service
 from agents.api import HttpApi, extensions_for
@@ -99,3 +103,37 @@ def served(
     extensions = extensions_for(config)
     http = next((e for e in extensions if isinstance(e, HttpApi)), None)
     return Service(config, retry=retry, on_alert=on_alert, scorer=scorer, extensions=extensions), http
+
+
+class Inbox:
+    """A real MQTT subscriber that keeps every message, with a way to wait for one."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.messages: list[aiomqtt.Message] = []
+        self._new = asyncio.Event()
+
+    async def run(self) -> None:
+        async for m in self.client.messages:
+            self.messages.append(m)
+            self._new.set()
+
+    async def wait_for(self, topic: str, predicate: Any = None, timeout: float = 20) -> aiomqtt.Message:
+        """The first message on ``topic`` (matching ``predicate``), waiting up to a scaled ``timeout``."""
+
+        async def find() -> aiomqtt.Message:
+            seen = 0
+            while True:
+                for m in self.messages[seen:]:
+                    if m.topic.matches(topic) and (predicate is None or predicate(m)):
+                        return m
+                seen = len(self.messages)
+                self._new.clear()
+                await self._new.wait()
+
+        return await asyncio.wait_for(find(), scaled(timeout))
+
+
+def payload_json(m: aiomqtt.Message) -> Any:
+    assert isinstance(m.payload, (bytes, bytearray))
+    return json.loads(m.payload)

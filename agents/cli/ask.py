@@ -20,7 +20,7 @@ from streamer.errors import ConfigError, ModelError
 
 from ..config import FeedwatchConfig, default_memory_dir
 from ..scoring import Scorer, TextImageEmbedder, create_scorer, resolve_backend
-from .common import load_with_memory, service_request
+from .common import load_with_memory, refusal, service_request
 
 __all__ = ["add_parsers", "parse_time"]
 
@@ -117,10 +117,7 @@ def _ask_service(args: argparse.Namespace, config: FeedwatchConfig) -> dict[str,
         with urllib.request.urlopen(request, timeout=args.timeout) as response:
             answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("detail", exc.reason)
-        except (ValueError, AttributeError):
-            detail = exc.reason
+        detail = refusal(exc)
         raise ConfigError(f"the running service at {url} refused the question ({exc.code}): {detail}") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         log.debug("no running service at %s (%s); answering from the memory on disk", url, exc)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ..config import FeedwatchConfig, read_config_file, validate_config
 
-__all__ = ["load_with_memory", "progress", "service_request"]
+__all__ = ["load_with_memory", "progress", "refusal", "service_request"]
 
 
 def load_with_memory(path: Path, memory: Path | None) -> FeedwatchConfig:
@@ -37,3 +38,12 @@ def service_request(
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     return urllib.request.Request(f"http://{host}:{config.http.port}{path}", data=data, headers=headers, method=method)
+
+
+def refusal(exc: urllib.error.HTTPError) -> str:
+    """What the service said when it refused a request: its ``detail``, else the HTTP reason."""
+    try:
+        detail = json.loads(exc.read()).get("detail", exc.reason)
+    except (ValueError, AttributeError):
+        detail = exc.reason
+    return detail if isinstance(detail, str) else json.dumps(detail)

@@ -14,7 +14,7 @@ from typing import Any
 
 from streamer.errors import ConfigError
 
-from .common import load_with_memory, service_request
+from .common import load_with_memory, refusal, service_request
 
 __all__ = ["add_parsers"]
 
@@ -50,10 +50,7 @@ def _cmd_reload(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=args.timeout) as response:
             result = json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read()).get("detail", exc.reason)
-        except (ValueError, AttributeError):
-            detail = exc.reason
+        detail = refusal(exc)
         raise ConfigError(f"the service at {request.full_url} refused the reload ({exc.code}): {detail}") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
         raise ConfigError(f"no running service answers at {request.full_url} ({exc}); is 'feedwatch run' up?") from None

@@ -6,14 +6,13 @@ import asyncio
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agents.bench.rtsp import make_camera_clip
 from streamer import CameraReader, CameraStatus, FrameDecoder, Outage, SourceError, SourceOptions, probe
-from tests.helpers import PERSON_CLIP, scaled, wait_until
+from tests.helpers import scaled, wait_until
 from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 
 pytestmark = pytest.mark.slow
@@ -91,16 +90,6 @@ async def test_one_failing_camera_does_not_disturb_another(rtsp: PerlRtspServer,
         assert bad.stats.reconnects >= 2
         assert bad.last_error is not None and "hunter2" not in bad.last_error
     assert [f.camera for f in got] == ["good"] * 6
-
-
-@pytest.fixture
-def secured(media: Path) -> Iterator[GstRtspServer]:
-    server = GstRtspServer(PERSON_CLIP, user="viewer", password="correct-horse")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_rtsp_over_tcp_with_credentials(secured: GstRtspServer) -> None:

@@ -14,8 +14,7 @@ import httpx
 from agents import Service, validate_config
 from agents.api import MqttApi
 from agents.bench.common import free_port
-from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import PERSON_CLIP, Broker, scaled, served, wait_until
+from tests.helpers import PERSON_CLIP, Broker, Inbox, scaled, served, wait_until
 
 __all__ = ["Attacked", "attacked_service"]
 

@@ -15,8 +15,7 @@ import pytest
 
 from agents import validate_config
 from agents.api import MqttApi
-from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import PERSON_CLIP, ROOT, Broker, scaled, served, wait_until
+from tests.helpers import PERSON_CLIP, ROOT, Broker, Inbox, scaled, served, wait_until
 
 pytestmark = pytest.mark.slow
 

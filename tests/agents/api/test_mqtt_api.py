@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,56 +16,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agents import AlertEvent, AlertKind, validate_config
-from tests.helpers import PERSON_CLIP, ROOT, Broker, scaled, served, wait_until
+from tests.helpers import PERSON_CLIP, ROOT, Broker, Inbox, scaled, served, wait_until
+from tests.helpers import payload_json as _json
 
 pytestmark = pytest.mark.slow
-
-
-class Inbox:
-    """A real subscriber that keeps every message, with a way to wait for one."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.messages: list[aiomqtt.Message] = []
-        self._new = asyncio.Event()
-
-    async def run(self) -> None:
-        async for m in self.client.messages:
-            self.messages.append(m)
-            self._new.set()
-
-    async def wait_for(self, topic: str, predicate: Any = None, timeout: float = 20) -> aiomqtt.Message:
-        """The first message on ``topic`` (matching ``predicate``), waiting up to a scaled ``timeout``."""
-
-        async def find() -> aiomqtt.Message:
-            seen = 0
-            while True:
-                for m in self.messages[seen:]:
-                    if m.topic.matches(topic) and (predicate is None or predicate(m)):
-                        return m
-                seen = len(self.messages)
-                self._new.clear()
-                await self._new.wait()
-
-        return await asyncio.wait_for(find(), scaled(timeout))
-
-
-def _json(m: aiomqtt.Message) -> Any:
-    assert isinstance(m.payload, (bytes, bytearray))
-    return json.loads(m.payload)
-
-
-@pytest.fixture
-async def inbox(broker: Broker) -> AsyncIterator[Inbox]:
-    async with aiomqtt.Client(
-        "127.0.0.1", broker.port, identifier="api-test", protocol=aiomqtt.ProtocolVersion.V5
-    ) as client:
-        await client.subscribe("fw/#", qos=1)
-        await client.subscribe("ha/#", qos=1)
-        box = Inbox(client)
-        task = asyncio.create_task(box.run())
-        yield box
-        task.cancel()
 
 
 def _config(broker: Broker, memory: Path, **mqtt: Any) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import socket
 from pathlib import Path
 
 import pytest
@@ -45,16 +45,6 @@ def test_check_says_why_a_source_cannot_be_used(source: str, words: str, tmp_pat
     assert not (tmp_path / "s.jpg").exists()
 
 
-@pytest.fixture
-def secured(media: Path) -> Iterator[GstRtspServer]:
-    server = GstRtspServer(PERSON_CLIP, user="viewer", password="correct-horse")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.slow
 def test_check_rtsp_transports_and_a_wrong_password(
     rtsp: PerlRtspServer, secured: GstRtspServer, tmp_path: Path
@@ -72,3 +62,13 @@ def test_check_rtsp_transports_and_a_wrong_password(
     )
     assert wrong.returncode == 1 and "authentication failed" in wrong.stderr
     assert "wrong-battery" not in wrong.stderr
+
+
+def test_check_a_camera_that_never_answers_times_out(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts the connection, then says nothing (a hung camera)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        result = run_cli("check", f"rtsp://127.0.0.1:{port}/live", "--timeout", "2", "-o", str(tmp_path / "s.jpg"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no answer within 2 s" in result.stderr, result.stderr

@@ -8,62 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiomqtt
 import httpx
 import pytest
 
 from agents import validate_config
 from agents.bench.common import free_port
-from tests.helpers import PERSON_CLIP, ROOT, SHORT_CLIP, Broker, run_cli, scaled, served, wait_until
+from tests.helpers import PERSON_CLIP, ROOT, SHORT_CLIP, Broker, Inbox, run_cli, scaled, served, wait_until
+from tests.helpers import payload_json as _json
 
 pytestmark = pytest.mark.slow
-
-
-class Inbox:
-    """Every message a real subscriber got, and a way to wait for one."""
-
-    def __init__(self, client: aiomqtt.Client) -> None:
-        self.client = client
-        self.messages: list[aiomqtt.Message] = []
-        self._new = asyncio.Event()
-
-    async def run(self) -> None:
-        async for m in self.client.messages:
-            self.messages.append(m)
-            self._new.set()
-
-    async def wait_for(self, topic: str, predicate: Any = None, timeout: float = 30) -> aiomqtt.Message:
-        async def find() -> aiomqtt.Message:
-            seen = 0
-            while True:
-                for m in self.messages[seen:]:
-                    if m.topic.matches(topic) and (predicate is None or predicate(m)):
-                        return m
-                seen = len(self.messages)
-                self._new.clear()
-                await self._new.wait()
-
-        return await asyncio.wait_for(find(), scaled(timeout))
-
-
-@pytest.fixture
-async def inbox(broker: Broker) -> AsyncIterator[Inbox]:
-    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="control-test") as client:
-        await client.subscribe("fw/#", qos=1)
-        await client.subscribe("ha/#", qos=1)
-        box = Inbox(client)
-        task = asyncio.create_task(box.run())
-        yield box
-        task.cancel()
-
-
-def _json(m: aiomqtt.Message) -> Any:
-    assert isinstance(m.payload, (bytes, bytearray))
-    return json.loads(m.payload)
 
 
 async def test_disarming_over_mqtt_ends_the_alert_and_stops_scoring(

@@ -24,8 +24,7 @@ from agents.service import AlertEvent
 from agents.service.health import Health
 from agents.service.supervisor import RestartPolicy, StageFailed, supervise
 from streamer import SourceError
-from tests.agents.api.test_mqtt_api import Inbox
-from tests.helpers import PERSON_CLIP, SHORT_CLIP, Broker, scaled, served, wait_until
+from tests.helpers import PERSON_CLIP, SHORT_CLIP, Broker, Inbox, scaled, served, wait_until
 
 FAST = RestartPolicy(base_s=0.01, cap_s=0.05)
 
