@@ -4,17 +4,24 @@ hold back alerts that look like a rejected one."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-from agents import Service, validate_config
+from agents import AlertEvent, Service, validate_config
 from agents.alerting import Alert, AlertKind
 from agents.alerting.feedback import FeedbackGate
 from agents.bench.common import free_port
+from agents.config import EmbeddingSettings
 from agents.memory.store import MomentMemory
+from agents.models.random_init import build_random_clip
+from agents.scoring import Query, WindowScores
+from agents.scoring.activity import ActivityScorer
+from agents.scoring.embedding import EmbeddingScorer
+from streamer.frames import Window
 from tests.helpers import PERSON_CLIP, run_cli, scaled, served, wait_until
 
 
@@ -91,3 +98,53 @@ async def test_an_alert_like_a_rejected_one_is_held_back() -> None:
     other = Alert("x", AlertKind.NEW, "lobby", "door", "a door", 0, 1, 0, 1, 4.0, 0.5, "embedding", True,
                   peak_embedding=np.asarray([1.0, 0.0, 0.0], np.float32))  # fmt: skip
     assert not gate.holds_back(other)
+
+
+class ActivityWithImageEmbeddings(ActivityScorer):
+    """The real activity scorer's scores (which alert on the clip), with each frame's embedding from a real (random
+    weight) CLIP image tower: what the embedding backend gives the service, on a clip where it surely alerts."""
+
+    def __init__(self, clip: EmbeddingScorer) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def score(self, window: Window, queries: list[Query]) -> WindowScores:
+        scores = super().score(window, queries)
+        assert self.clip.embedder is not None
+        vectors = self.clip.embedder.embed_images([f.image for f in window.frames])
+        return dataclasses.replace(scores, embeddings=vectors)
+
+
+async def test_the_service_holds_back_alerts_like_ones_marked_wrong(tmp_path: Path) -> None:
+    clip = EmbeddingScorer(EmbeddingSettings(model=str(build_random_clip(tmp_path / "clip"))))
+
+    async def replay(memory: str, reject_first: bool) -> tuple[list[str], int]:
+        """The clip once: the alerts published (``new`` events) and how many were held back."""
+        config = validate_config({**_config(tmp_path), "memory": {"path": str(tmp_path / memory)}})
+        published: list[str] = []
+        service: Service
+
+        async def listen(event: AlertEvent) -> None:
+            alert = event.alert
+            if alert.kind is AlertKind.NEW:
+                published.append(alert.id)
+            if reject_first and alert.kind is AlertKind.END and len(published) == 1:
+                # Marked wrong as it ends, through the port the HTTP and MQTT marks go through.
+                assert await service.feedback(alert.id, False) is not None
+
+        service = Service(config, retry=False, on_alert=listen, scorer=ActivityWithImageEmbeddings(clip))
+        await service.run()
+        assert service._run is not None
+        return published, service._run.gate.held_back
+
+    unmarked, none_held = await replay("plain", reject_first=False)
+    assert len(unmarked) >= 4 and none_held == 0  # the clip's visits, all published
+    # The first alert marked wrong: later ones whose peak frames look like it are held back at once...
+    after_mark, held = await replay("marked", reject_first=True)
+    assert held >= 1 and len(after_mark) + held == len(unmarked)
+    with MomentMemory(tmp_path / "marked", read_only=True) as memory:
+        (mark,) = memory.feedback()
+    assert mark.moment_id == after_mark[0] and mark.vector is not None and not mark.match
+    # ... and after a restart the mark comes back from the memory: the first alert too is held back now.
+    again, held_again = await replay("marked", reject_first=False)
+    assert held_again >= held + 1 and len(again) + held_again == len(unmarked)
