@@ -62,7 +62,7 @@ class MqttApi:
 
     async def start(self, port: ServicePort, stack: contextlib.AsyncExitStack) -> None:
         publisher = self.publisher = MqttPublisher(self.settings)
-        cameras = port.camera_ids()
+        cameras = port.camera_ids()  # kept up to date: a reload adds and removes cameras
         topics = MqttAlertTopics(publisher, {c.id: c.url for c in port.config.cameras})
         discovery = HomeAssistantDiscovery(publisher, self.discovery_prefix) if self.discovery_prefix else None
         if self.commands:
@@ -94,8 +94,12 @@ class MqttApi:
                 discovery.publish(cameras, queries, commands=self.commands)
 
         def queries_changed() -> None:
+            added = [c for c in port.camera_ids() if c not in cameras]
+            cameras[:] = port.camera_ids()
+            topics.sources = {c.id: c.url for c in port.config.cameras}
             current = port.queries()
             topics.query_off_everywhere([q for q in current if q.id not in known], cameras)  # new ones start OFF
+            topics.query_off_everywhere(current, added)  # and on cameras a reload added
             known.clear()
             known.update(q.id for q in current)
             publish_queries()

@@ -77,8 +77,11 @@ async def test_disarming_over_mqtt_ends_the_alert_and_stops_scoring(
         await asyncio.wait_for(task, scaled(30))
 
 
-def _write(path: Path, cameras: list[dict[str, Any]], queries: list[dict[str, Any]], http_port: int) -> None:
+def _write(
+    path: Path, cameras: list[dict[str, Any]], queries: list[dict[str, Any]], http_port: int, mqtt_port: int
+) -> None:
     config = {
+        "mqtt": {"enabled": True, "port": mqtt_port, "prefix": "fw", "discovery_prefix": "ha"},
         "cameras": cameras,
         "queries": queries,
         "scorer": {"backend": "activity"},
@@ -89,13 +92,15 @@ def _write(path: Path, cameras: list[dict[str, Any]], queries: list[dict[str, An
     path.write_text(json.dumps(config))  # JSON is YAML
 
 
-async def test_reload_adds_and_removes_cameras_without_touching_the_others(tmp_path: Path) -> None:
+async def test_reload_adds_and_removes_cameras_without_touching_the_others(
+    broker: Broker, inbox: Inbox, tmp_path: Path
+) -> None:
     port = free_port()
     cfg = tmp_path / "feedwatch.yaml"
     lobby = {"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True}
     hall = {"id": "hall", "url": str(SHORT_CLIP), "realtime": True, "loop": True}
     person = {"id": "person", "text": "a person"}
-    _write(cfg, [lobby], [person], port)
+    _write(cfg, [lobby], [person], port, broker.port)
     env = {k: v for k, v in os.environ.items() if k != "FEEDWATCH_API_TOKEN"}
     proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "--config", str(cfg)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
@@ -118,9 +123,12 @@ async def test_reload_adds_and_removes_cameras_without_touching_the_others(tmp_p
             before = (await cameras())["lobby"]
 
             # SIGHUP after adding a camera to the file: it comes live; lobby's reader never restarts.
-            _write(cfg, [lobby, hall], [person], port)
+            _write(cfg, [lobby, hall], [person], port, broker.port)
             proc.send_signal(signal.SIGHUP)
             await _until(lambda: live("lobby", "hall"), "hall live after SIGHUP")
+            # Home Assistant learns of it; its query starts OFF.
+            await inbox.wait_for("ha/binary_sensor/feedwatch_fw_hall_status/config", lambda m: m.payload != b"")
+            await inbox.wait_for("fw/hall/query/person/state", lambda m: m.payload == b"OFF")
 
             async def lobby_went_on() -> bool:  # the same reader, still counting: a new one would start from 0
                 return bool((await cameras())["lobby"]["sampled"] > before["sampled"] + 2)
@@ -138,7 +146,7 @@ async def test_reload_adds_and_removes_cameras_without_touching_the_others(tmp_p
             assert set(await cameras()) == {"lobby", "hall"}
 
             # `feedwatch reload` applies a removed camera and a new query, and names what needs a restart.
-            _write(cfg, [lobby], [person, {"id": "table", "text": "someone at the table"}], port)
+            _write(cfg, [lobby], [person, {"id": "table", "text": "someone at the table"}], port, broker.port)
             text = cfg.read_text().replace('"clips": {"enabled": false}', '"clips": {"enabled": false, "pre_s": 2}')
             cfg.write_text(text)
             cli = await asyncio.to_thread(run_cli, "reload", "--config", str(cfg), env=env)
@@ -148,6 +156,7 @@ async def test_reload_adds_and_removes_cameras_without_touching_the_others(tmp_p
             assert plan["restart_needed"] == ["clips"]
             assert set(await cameras()) == {"lobby"}
             assert (await cameras())["lobby"]["reconnects"] == 0
+            await inbox.wait_for("ha/binary_sensor/feedwatch_fw_hall_status/config", lambda m: m.payload == b"")
             assert [q["id"] for q in (await client.get("/api/queries")).json()] == ["person", "table"]
     finally:
         proc.send_signal(signal.SIGTERM)
