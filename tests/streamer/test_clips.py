@@ -124,6 +124,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_mid_write_leaves_no_half_clip_under_a_final_name(tmp_path: Path) -> None:
     from agents.memory.store import MomentMemory
 

@@ -64,6 +64,7 @@ def test_check_rtsp_transports_and_a_wrong_password(
     assert "wrong-battery" not in wrong.stderr
 
 
+@pytest.mark.slow
 def test_check_a_camera_that_never_answers_times_out(tmp_path: Path) -> None:
     with socket.socket() as silent:  # accepts the connection, then says nothing (a hung camera)
         silent.bind(("127.0.0.1", 0))

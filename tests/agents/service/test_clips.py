@@ -154,6 +154,7 @@ async def test_a_clip_that_cannot_be_written_costs_the_clip_not_the_alert(
         assert {m.id for m in stored.search(kind="alert", limit=100)} == {e.alert.id for e in ends}
 
 
+@pytest.mark.slow
 async def test_a_file_replayed_fast_gets_its_clips_cut_from_the_file_and_exported(tmp_path: Path) -> None:
     memory = tmp_path / "memory"
     config = _replayed(memory)

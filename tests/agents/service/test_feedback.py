@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from agents import AlertEvent, Service, validate_config
 from agents.alerting import Alert, AlertKind
@@ -36,6 +37,7 @@ def _config(tmp_path: Path, **camera: object) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow
 async def test_marks_are_stored_and_reported_per_query(tmp_path: Path) -> None:
     await Service(validate_config(_config(tmp_path)), retry=False).run()  # the clip's visits, remembered
     with MomentMemory(tmp_path / "memory", read_only=True) as memory:
@@ -115,6 +117,7 @@ class ActivityWithImageEmbeddings(ActivityScorer):
         return dataclasses.replace(scores, embeddings=vectors)
 
 
+@pytest.mark.slow
 async def test_the_service_holds_back_alerts_like_ones_marked_wrong(tmp_path: Path) -> None:
     clip = EmbeddingScorer(EmbeddingSettings(model=str(build_random_clip(tmp_path / "clip"))))
 

@@ -56,6 +56,7 @@ def _assert_masked(image: NDArray[np.uint8], what: str) -> None:
     assert beside.mean() > 60, f"{what}: the rest of the frame is dark too, so the check proves nothing"
 
 
+@pytest.mark.slow
 async def test_privacy_mask_is_black_in_every_image(tmp_path: Path) -> None:
     camera = {"id": "lobby", "url": str(PERSON_CLIP), "masks": [WINDOW_CORNER]}
     base = {
