@@ -126,9 +126,7 @@ class Scheduler:
 
     async def end_alerts(self, query_id: str, camera: str | None = None) -> None:
         """End the open alerts of ``query_id`` (on ``camera``, or on all) now: it was disarmed."""
-        for key in [k for k in self._policies if k[1] == query_id and camera in (None, k[0])]:
-            for alert in self._policies[key].flush(self.scorer.name, self.scorer.semantic):
-                await self.on_alert(alert)
+        await self._end([p for k, p in self._policies.items() if k[1] == query_id and camera in (None, k[0])])
 
     def add_camera(self, camera: str, buf: FrameBuffer, zones: dict[str, Polygon]) -> None:
         """Score ``camera`` too, from the next round (a camera added by a reload)."""
@@ -143,18 +141,13 @@ class Scheduler:
         self.buffers.pop(camera, None)
         self.zones.pop(camera, None)
         self._crops.forget(camera)
-        for key in [k for k in self._policies if k[0] == camera]:
-            for alert in self._policies.pop(key).flush(self.scorer.name, self.scorer.semantic):
-                await self.on_alert(alert)
+        await self._end([self._policies.pop(k) for k in [k for k in self._policies if k[0] == camera]])
 
     async def remove_query(self, query_id: str) -> bool:
         """Remove a standing query, ending its open alerts."""
         if self._queries.pop(query_id, None) is None:
             return False
-        for key in [k for k in self._policies if k[1] == query_id]:
-            policy = self._policies.pop(key)
-            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
-                await self.on_alert(alert)
+        await self._end([self._policies.pop(k) for k in [k for k in self._policies if k[1] == query_id]])
         return True
 
     # -- running ------------------------------------------------------------------------------
@@ -184,9 +177,7 @@ class Scheduler:
                 break
             if not cuts:
                 await self._wake.wait()
-        for policy in self._policies.values():
-            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
-                await self.on_alert(alert)
+        await self._end(list(self._policies.values()))
 
     def _cut(self, camera: str, buf: FrameBuffer) -> _Cut | None:
         """The next window of ``camera``, or None when it should wait for more frames."""
@@ -254,10 +245,13 @@ class Scheduler:
     async def _end_unwatched(self, cut: _Cut) -> None:
         """End the open alerts of queries this camera no longer watches (disarmed, or outside their hours)."""
         watched = {q.id for q in cut.queries}
-        for (camera, query_id), policy in self._policies.items():
-            if camera == cut.camera and query_id not in watched and policy.is_open:
-                for alert in policy.flush(self.scorer.name, self.scorer.semantic):
-                    await self.on_alert(alert)
+        await self._end([p for (camera, q), p in self._policies.items() if camera == cut.camera and q not in watched])
+
+    async def _end(self, policies: list[AlertPolicy]) -> None:
+        """End the open alerts of ``policies`` now, sending their ``end`` events."""
+        for policy in policies:
+            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
+                await self.on_alert(alert)
 
     async def _feed(
         self, camera: str, window: Window, scored: list[tuple[_Job, WindowScores]], queries: list[Query]

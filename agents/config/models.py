@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zoneinfo
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -34,6 +35,7 @@ __all__ = [
     "ScorerName",
     "check_query_zones",
     "default_memory_dir",
+    "zone_problem",
 ]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -516,15 +518,28 @@ class FeedwatchConfig(_Strict):
         return self
 
 
+def zone_problem(
+    query_id: str, zones: Sequence[str], applies_to: Callable[[str], bool], camera_zones: Mapping[str, Collection[str]]
+) -> str | None:
+    """Why a query looking at ``zones`` cannot run on the cameras it applies to (one lacks a zone); None if it can."""
+    for camera, names in camera_zones.items():
+        missing = [z for z in zones if z not in names]
+        if missing and applies_to(camera):
+            return (
+                f"query {query_id!r} looks at zone(s) {missing}, which camera {camera!r} does not have (its zones: "
+                f"{sorted(names)}); define them under cameras[].zones, or list only the query's cameras"
+            )
+    return None
+
+
+def _applies(cameras: list[str]) -> Callable[[str], bool]:
+    return lambda camera: not cameras or camera in cameras
+
+
 def check_query_zones(queries: list[QueryConfig], cameras: list[CameraConfig]) -> None:
     """Every zone a query names exists on each camera the query applies to (:class:`ValueError` if not)."""
+    camera_zones = {cam.id: list(cam.zones) for cam in cameras}
     for q in queries:
-        for cam in cameras:
-            if q.cameras and cam.id not in q.cameras:
-                continue
-            missing = [z for z in q.zones if z not in cam.zones]
-            if missing:
-                raise ValueError(
-                    f"query {q.id!r} looks at zone(s) {missing}, which camera {cam.id!r} does not have (its zones: "
-                    f"{sorted(cam.zones)}); define them under cameras[].zones, or list only the query's cameras"
-                )
+        problem = zone_problem(q.id, q.zones, _applies(q.cameras), camera_zones)
+        if problem:
+            raise ValueError(problem)

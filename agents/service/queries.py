@@ -20,6 +20,7 @@ from streamer.errors import ConfigError
 
 from ..alerting import Scheduler
 from ..config import QueryConfig
+from ..config.models import zone_problem
 from ..memory.files import atomic_write
 from ..scoring import Query
 
@@ -72,14 +73,7 @@ class QueryStore:
 
 def check_zones(query: Query, zones: Mapping[str, Collection[str]]) -> str | None:
     """Why ``query`` cannot run on these cameras' zones (a zone a camera it applies to lacks); None if it can."""
-    for camera, names in zones.items():
-        missing = [z for z in query.zones if z not in names]
-        if query.applies_to(camera) and missing:
-            return (
-                f"query {query.id!r} looks at zone(s) {missing}, which camera {camera!r} does not have (its zones: "
-                f"{sorted(names)}); define them under cameras[].zones, or list only the query's cameras"
-            )
-    return None
+    return zone_problem(query.id, query.zones, query.applies_to, zones)
 
 
 class StandingQueries:

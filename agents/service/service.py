@@ -240,13 +240,15 @@ class Service:
                      camera, len(updated.masks), sorted(updated.zones))  # fmt: skip
             return updated
 
-    async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
+    def _new_camera(self, config: CameraConfig) -> Camera:
         cfg = self._config
-        camera = Camera(
+        return Camera(
             config, cfg.buffer, analysis_size=self._analysis_size, retry=self.retry, on_status=self._status,
             on_outage=self._outage, clips=cfg.clips,
         )  # fmt: skip
-        self.cameras[config.id] = camera
+
+    async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
+        camera = self.cameras[config.id] = self._new_camera(config)
         if self._hooks is not None:
             self._hooks.configure(config)
         run.clipper.cameras[config.id] = config
@@ -396,10 +398,7 @@ class Service:
                 stack.push_async_callback(asyncio.to_thread, memory.close)  # fsyncs: never on the loop
                 await asyncio.to_thread(self._prune, memory)
                 for cam in cfg.cameras:
-                    self.cameras[cam.id] = Camera(
-                        cam, cfg.buffer, analysis_size=scorer.input_size, retry=self.retry, on_status=self._status,
-                        on_outage=self._outage, clips=cfg.clips,
-                    )  # fmt: skip
+                    self.cameras[cam.id] = self._new_camera(cam)
                 if self.retry:
                     hooks = self._hooks = OfflineHooks(self.cameras, {cam.id: cam for cam in cfg.cameras})
                     stack.push_async_callback(hooks.close)
