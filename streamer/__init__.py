@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .redact import redact_text as redact_text
     from .redact import redact_url as redact_url
     from .sampling import RateSampler as RateSampler
+    from .sampling import SampleRate as SampleRate
     from .source import FrameDecoder as FrameDecoder
     from .source import SourceOptions as SourceOptions
     from .source import open_container as open_container
@@ -58,7 +59,7 @@ else:  # type checkers see the imports above; at run time each name loads on fir
             "reader": ("CameraReader", "CameraStatus", "Outage", "ReaderStats"),
             "recovery": ("ReconnectPlan",),
             "redact": ("redact_text", "redact_url"),
-            "sampling": ("RateSampler",),
+            "sampling": ("RateSampler", "SampleRate"),
             "source": ("FrameDecoder", "SourceOptions", "open_container", "probe"),
             "urls": ("is_file_source",),
         },

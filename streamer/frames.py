@@ -23,7 +23,8 @@ class Frame:
     ``pts`` on a timeline that ends when the file was opened (replayed as fast as possible: recorded
     footage) or starts then (paced at real time: a simulated camera).
     ``image`` is RGB at analysis size (downscaled once, at decode time); ``snapshot`` is a JPEG of the
-    frame at snapshot size, kept so an alert can show the best frame.
+    frame at snapshot size, kept so an alert can show the best frame. ``first`` marks the first frame of a
+    session (the stream opened, reconnected or looped): nothing before it in the buffer shows the same scene.
     """
 
     camera: str
@@ -33,6 +34,7 @@ class Frame:
     image: RGBImage
     snapshot: bytes | None = None
     keyframe: bool = False
+    first: bool = False
 
     @property
     def nbytes(self) -> int:

@@ -446,12 +446,4 @@ def _outcome(decoder: FrameDecoder, exc: SourceError, delivered: int) -> Outcome
 def _shift(frame: Frame, offset: float) -> Frame:
     if offset == 0.0:
         return frame
-    return Frame(
-        camera=frame.camera,
-        seq=frame.seq,
-        pts=frame.pts + offset,
-        wall=frame.wall,
-        image=frame.image,
-        snapshot=frame.snapshot,
-        keyframe=frame.keyframe,
-    )
+    return dataclasses.replace(frame, pts=frame.pts + offset)

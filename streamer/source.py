@@ -29,7 +29,7 @@ from .packets import PacketRing, StoredPacket
 from .recovery import session_read_timeout
 from .redact import redact_text, redact_url
 from .regions import Polygon, apply_masks
-from .sampling import RateSampler
+from .sampling import RateSampler, SampleRate
 from .urls import is_file_source
 
 __all__ = ["FrameDecoder", "PacketKeeper", "SourceOptions", "is_file_source", "is_rtsp", "open_container", "probe"]
@@ -62,6 +62,8 @@ class SourceOptions:
     skip_nonref: bool | None = None
     # Privacy masks (normalised polygons), blacked out on every decoded frame before it is scaled or encoded.
     masks: tuple[Polygon, ...] = ()
+    # The live sampling rate, when the analysis side may raise it for a while (bursts on motion); else sample_fps.
+    rate: SampleRate | None = None
 
 
 def is_rtsp(url: str) -> bool:
@@ -348,7 +350,7 @@ class FrameDecoder:
             if rate:
                 self.frame_interval_s = float(1 / rate)
             self.last_frame_mono = time.monotonic()  # the stall clock starts when the session opens
-            sampler = RateSampler(opts.sample_fps)
+            sampler = RateSampler(opts.rate or opts.sample_fps)
             is_file = is_file_source(self.url)
             opened_wall = time.time()
             # A file replayed as fast as possible stands for footage that has already happened: its
@@ -424,6 +426,7 @@ class FrameDecoder:
                         image=image,
                         snapshot=snapshot,
                         keyframe=bool(vf.key_frame),
+                        first=seq == seq_start,
                     )
                     seq += 1
         except av.error.ExitError as exc:

@@ -29,12 +29,14 @@ from .context import ContextKeyframe, ContextSampler
 from .policy import AlertPolicy
 from .zones import ZoneCrops
 
-__all__ = ["CameraCounters", "Scheduler"]
+__all__ = ["CameraCounters", "ModelFramesListener", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
 Event = Alert | ContextKeyframe
 EventHandler = Callable[[Event], Awaitable[None]]
+# Told, for a camera's newly scored frames, which of them a model ran on (True) and which the change gate held.
+ModelFramesListener = Callable[[str, tuple[Frame, ...], list[bool]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class CameraCounters:
     lag_s: float = 0.0
     max_lag_s: float = 0.0
     score_s: float = 0.0
+    model_frames: int = 0  # new frames (of the whole frame or a zone) the model scored
+    held_frames: int = 0  # new frames the change gate held back from the model
 
 
 class Scheduler:
@@ -106,6 +110,7 @@ class Scheduler:
         self.zones = zones or {}  # camera -> zone name -> polygon
         self.watching = watching or Watching()
         self.query_frames: dict[str, int] = {}  # frames scored for each query (a disarmed query's stays still)
+        self.on_model_frames: ModelFramesListener | None = None
         self._crops = ZoneCrops(scorer.input_size)
         self._wake = asyncio.Event()
         self._stopping = False
@@ -224,6 +229,11 @@ class Scheduler:
             if cut.jobs:
                 scored = [(job, next(results)) for job in cut.jobs]
                 counters.score_s += sum(result.latency_s for _, result in scored)
+                sent = sum(result.model_frames for _, result in scored)
+                counters.model_frames += sent
+                counters.held_frames += len(new) * len(scored) - sent
+                if self.on_model_frames is not None:
+                    self.on_model_frames(cut.camera, new, _sent_frames(cut.window, [r for _, r in scored]))
                 for query in cut.queries:
                     self.query_frames[query.id] = self.query_frames.get(query.id, 0) + len(new)
                 await self._feed(cut.camera, cut.window, scored, cut.queries)
@@ -281,3 +291,12 @@ class Scheduler:
                 if self.context.observe(frames[i]):
                     embedding = embeddings[i] if embeddings is not None else None
                     await self.on_alert(ContextKeyframe(frames[i], embedding, first.backend))
+
+
+def _sent_frames(window: Window, results: list[WindowScores]) -> list[bool]:
+    """For each new frame of ``window``: did a model run on it (in any of the jobs: the whole frame, a zone)?"""
+    out = [False] * (len(window.frames) - window.new_from)
+    for result in results:
+        for i in range(len(out)):
+            out[i] = out[i] or result.sent is None or bool(result.sent[window.new_from + i])
+    return out

@@ -20,6 +20,8 @@ _COUNTERS = [
     ("frames_dropped", "dropped", "Frames dropped: hand-off overflow and evicted before scoring."),
     ("frames_scored", "scored", "Frames scored against the standing queries."),
     ("frames_skipped", "skipped", "Frames skipped by the scheduler to keep up with live feeds."),
+    ("frames_to_model", "model_frames", "Frames (whole or a zone's crop) the scoring model ran on."),
+    ("frames_held", "held_frames", "Frames the change gate held back from the model: the scene had not changed."),
     ("alerts", "alerts", "Alerts opened."),
     ("reconnects", "reconnects", "Times the camera was reopened."),
     ("camera_offline_seconds", "offline_s", "Seconds the camera was neither live nor ended (connecting, away)."),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError
+from streamer.frames import Frame
 
 from ..alerting import AlertKind
 from ..config import validate_config
@@ -31,10 +32,25 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "query"
 
 
+class _ModelFrames:
+    """Which replayed frames (by stream time) a model ran on, and which the change gate held."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, bool]] = []
+
+    def __call__(self, camera: str, frames: tuple[Frame, ...], sent: list[bool]) -> None:
+        self.frames.extend((f.pts, s) for f, s in zip(frames, sent, strict=True))
+
+    def within(self, span: Span) -> tuple[int, int]:
+        """(frames in ``span``, of them sent to the model)."""
+        inside = [s for t, s in self.frames if span.start <= t <= span.end]
+        return len(inside), sum(inside)
+
+
 async def _replay(
     video: Path, queries: dict[str, str], base: dict[str, Any], memory: Path, progress: Callable[[float], None] | None,
     seconds: float,
-) -> tuple[dict[str, list[Span]], str, str]:  # fmt: skip
+) -> tuple[dict[str, list[Span]], str, str, _ModelFrames]:  # fmt: skip
     data = json.loads(json.dumps(base))  # a deep copy
     threshold = data.pop("threshold", 3.0)
     data["cameras"] = [{"id": "eval", "url": str(video)}]
@@ -51,6 +67,8 @@ async def _replay(
             spans[alert.query_id].append(Span(alert.start_pts, alert.end_pts))
 
     service = Service(config, retry=False, on_alert=collect)  # no extensions: a replay opens no port
+    seen = _ModelFrames()
+    service.on_model_frames(seen)
     if progress is None:
         report = await service.run()
     else:
@@ -62,7 +80,7 @@ async def _replay(
                 progress(min(1.0, sched.counters["eval"].scored / max(1.0, seconds * config.cameras[0].fps)))
         report = task.result()
         progress(1.0)
-    return spans, report.backend, report.backend_reason
+    return spans, report.backend, report.backend_reason, seen
 
 
 async def evaluate(
@@ -85,6 +103,7 @@ async def evaluate(
     videos = []
     hours = 0.0
     backend = reason = ""
+    gate = {"frames": 0, "to_model": 0, "events": 0, "events_reached": 0, "event_frames": 0, "event_frames_to_model": 0}
     for path in annotations:
         ann, ignored = load_annotation(path)
         video = (path.parent / ann.video).resolve()
@@ -94,9 +113,17 @@ async def evaluate(
             raise ConfigError(f"annotation {path}: two queries map to the same id: {sorted(ids.values())}")
         with tempfile.TemporaryDirectory(prefix="feedwatch-eval-") as memory:
             report_progress = (lambda f, name=path.name: progress(name, f)) if progress else None
-            spans, backend, reason = await _replay(
+            spans, backend, reason, seen = await _replay(
                 video, {ids[t]: t for t in texts}, base, Path(memory), report_progress, ann.seconds
             )
+        gate["frames"] += len(seen.frames)
+        gate["to_model"] += sum(s for _, s in seen.frames)
+        for event in ann.events:
+            inside, sent = seen.within(Span(event.start, event.end))
+            gate["events"] += 1
+            gate["events_reached"] += sent > 0
+            gate["event_frames"] += inside
+            gate["event_frames_to_model"] += sent
         hours += ann.seconds / 3600
         for text in texts:
             distractor = text in ann.distractor_queries and not any(e.query == text for e in ann.events)
@@ -134,6 +161,8 @@ async def evaluate(
         "queries": [q.to_dict(hours) for q in queries],
         "overall": overall.to_dict(hours),
         "wall_s": round(time.perf_counter() - t0, 2),
+        # Frames the model ran on; the rest were held by the change gate. Events "reached" had a frame scored.
+        "model_frames": gate,
     }
     if backend == "activity":
         result["note"] = (
@@ -165,6 +194,12 @@ def format_eval(result: dict[str, Any]) -> str:
     for video in result["videos"]:
         if video["ignored_fields"]:
             lines.append(f"{video['annotation']}: ignored fields {', '.join(video['ignored_fields'])}")
+    m = result["model_frames"]
+    lines.append(
+        f"model ran on {m['to_model']} of {m['frames']} frames; every event reached it: "
+        f"{'yes' if m['events_reached'] == m['events'] else 'NO'} ({m['events_reached']} of {m['events']} events, "
+        f"{m['event_frames_to_model']} of their {m['event_frames']} frames)"
+    )
     if "note" in result:
         lines.append(f"note: {result['note']}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from .base import (
     TextImageEmbedder,
     WindowScores,
 )
+from .gate import GatedScorer
 from .limiter import InferenceLimiter
 from .registry import BACKENDS, create_scorer, resolve_backend
 
@@ -22,6 +23,7 @@ __all__ = [
     "MAX_SCORE",
     "MIN_SCORE",
     "FrameGrader",
+    "GatedScorer",
     "Grades",
     "InferenceLimiter",
     "Query",

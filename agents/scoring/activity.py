@@ -16,11 +16,10 @@ from streamer.frames import Frame, Window
 
 from ..config import ActivitySettings
 from .base import MAX_SCORE, MIN_SCORE, Query, ScorerBase, WindowScores
+from .change import changed, log_luma
 
 __all__ = ["ActivityScorer"]
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_WORK_SIDE = 112  # the background model works at about this long side
 _FOREGROUND_RATE = 0.002  # changed pixels still leak in, so an object left behind is absorbed in minutes
 
 
@@ -85,25 +84,11 @@ class ActivityScorer(ScorerBase):
         return value
 
     def _fraction(self, bg: _Background, frame: Frame) -> float:
-        x = _log_luma(frame.image)
+        x = log_luma(frame.image)
         if bg.model is None or bg.model.shape != x.shape:
             bg.model = x
             return 0.0
-        diff = x - bg.model
-        diff -= np.median(diff)  # a global brightness change is not activity
-        changed = np.abs(diff) > self.settings.pixel_threshold
-        rate = np.where(changed, _FOREGROUND_RATE, self.settings.learning_rate).astype(np.float32)
+        moved = changed(x, bg.model, self.settings.pixel_threshold)
+        rate = np.where(moved, _FOREGROUND_RATE, self.settings.learning_rate).astype(np.float32)
         bg.model += rate * (x - bg.model)
-        return float(changed.mean())
-
-
-def _log_luma(image: NDArray[np.uint8]) -> NDArray[np.float32]:
-    """Log brightness, block-averaged down to about ``_WORK_SIDE`` on the long side."""
-    h, w = image.shape[:2]
-    k = max(1, max(h, w) // _WORK_SIDE)
-    h2, w2 = h // k * k, w // k * k
-    gray = image[:h2, :w2].astype(np.float32) @ _LUMA
-    if k > 1:
-        gray = gray.reshape(h2 // k, k, w2 // k, k).mean(axis=(1, 3))
-    out: NDArray[np.float32] = np.log(gray + 16.0).astype(np.float32)
-    return out
+        return float(moved.mean())

@@ -81,7 +81,8 @@ class WindowScores:
 
     ``scores[query_id]`` has one value per frame of ``window.frames``. ``semantic`` is False for
     backends that ignore the query text (the activity scorer): their scores say "something is
-    happening", not "this matches the question".
+    happening", not "this matches the question". ``sent`` flags the frames the model itself scored; the
+    others carry earlier scores (the change gate). None: every new frame was scored.
     """
 
     window: Window
@@ -90,6 +91,13 @@ class WindowScores:
     semantic: bool = True
     latency_s: float = 0.0
     embeddings: NDArray[np.float32] | None = field(default=None)
+    sent: NDArray[np.bool_] | None = field(default=None)
+
+    @property
+    def model_frames(self) -> int:
+        """New frames the model scored (the rest of the new frames were held by the gate)."""
+        new = len(self.window.frames) - self.window.new_from
+        return new if self.sent is None else int(self.sent[self.window.new_from :].sum())
 
 
 @dataclass(frozen=True, slots=True)

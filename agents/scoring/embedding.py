@@ -13,6 +13,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from streamer.frames import Window
 from ..config import EmbeddingSettings
 from ..models import pick_device, require_weights, torch_dtype
 from .base import MAX_SCORE, MIN_SCORE, Query, ScoreJob, ScorerBase, WindowScores
+from .onnx_tower import OnnxImageTower
 
 __all__ = ["Baseline", "EmbeddingScorer"]
 
@@ -87,10 +89,19 @@ class EmbeddingScorer(ScorerBase):
         # SigLIP was trained on text padded to the tokenizer's max length; CLIP on text padded to the longest.
         self._is_siglip = str(getattr(self.model.config, "model_type", "")).startswith("siglip")
         self.dim = int(getattr(self.model.config, "projection_dim", 0) or self._probe_dim())
+        self._onnx: OnnxImageTower | None = None
+        if self.settings.runtime == "onnx":
+            if self.device.startswith("cuda"):
+                log.info("embedding: runtime 'onnx' is for the CPU; the image tower runs on %s with torch", self.device)
+            else:
+                self._onnx = OnnxImageTower(self.model, Path(folder), self.input_size)
         self._text_cache: dict[str, NDArray[np.float32]] = {}
         self._baselines: dict[tuple[str, str], Baseline] = {}
         self.embedder = self
-        log.info("embedding model loaded from %s on %s (%d dims)", folder, self.device, self.dim)
+        log.info(
+            "embedding model loaded from %s on %s (%d dims, image tower on %s)",
+            folder, self.device, self.dim, "onnxruntime" if self._onnx else "torch",
+        )  # fmt: skip
 
     def _probe_dim(self) -> int:
         return int(self.embed_texts(["probe"]).shape[1])
@@ -127,6 +138,8 @@ class EmbeddingScorer(ScorerBase):
     def embed_images(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """L2-normalised image embeddings of whole frames, one row per image."""
         torch = self._torch
+        if self._onnx is not None:
+            return _normalise(self._onnx.features(self.image_inputs(images).numpy()))
         pixels = self.image_inputs(images).to(self.device, dtype=torch_dtype(self.device))
         with torch.inference_mode():
             feats = _features(self.model.get_image_features(pixel_values=pixels))

@@ -10,6 +10,7 @@ from streamer.packets import PacketRing
 from streamer.policies import OverflowPolicy
 from streamer.reader import CameraReader, CameraStatus, Outage
 from streamer.redact import redact_text
+from streamer.sampling import SampleRate
 from streamer.source import SourceOptions
 
 from ..alerting import CameraCounters
@@ -20,8 +21,9 @@ from .report import CameraReport
 __all__ = ["Camera", "source_options"]
 
 
-def source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
-    """How a configured camera is opened, decoded and sampled for a scorer that wants ``analysis_size`` pixels."""
+def source_options(cam: CameraConfig, analysis_size: int, rate: SampleRate | None = None) -> SourceOptions:
+    """How a configured camera is opened, decoded and sampled for a scorer that wants ``analysis_size`` pixels;
+    ``rate``, when given, is the live sampling rate (raised in bursts on motion)."""
     return SourceOptions(
         sample_fps=cam.fps,
         keyframes_only=cam.keyframes_only,
@@ -33,6 +35,7 @@ def source_options(cam: CameraConfig, analysis_size: int) -> SourceOptions:
         read_timeout_s=cam.read_timeout_s,
         stall_s=cam.stall_s,
         masks=cam.mask_polygons(),
+        rate=rate,
     )
 
 
@@ -49,6 +52,7 @@ class Camera:
         on_status: Callable[[str, CameraStatus], None],
         on_outage: Callable[[Outage], None] | None = None,
         clips: ClipSettings | None = None,
+        burst_fps: float = 0.0,
     ) -> None:
         self.id = config.id
         self.config = config
@@ -57,8 +61,9 @@ class Camera:
             self.ring = PacketRing(config.id, max_seconds=clips.keep_s, max_bytes=int(clips.keep_mb * 2**20))
         # A file paced at real time stands for a live camera: it drops rather than falls behind.
         policy = OverflowPolicy.DROP_OLDEST if config.realtime else None
+        self.rate = SampleRate(config.fps, burst_fps)  # the scheduler's change gate raises it on motion
         self.reader = CameraReader(
-            config.id, config.url, source_options(config, analysis_size), retry=retry, policy=policy,
+            config.id, config.url, source_options(config, analysis_size, self.rate), retry=retry, policy=policy,
             on_status=on_status, on_outage=on_outage, ring=self.ring,
         )  # fmt: skip
         self.hook_runs = 0  # times the on_offline command ran (the service's hooks count here)
@@ -112,4 +117,6 @@ class Camera:
             outages=reader.stats.outages,
             last_outage=reader.outage.to_dict() if reader.outage else None,
             hook_runs=self.hook_runs,
+            model_frames=counters.model_frames,
+            held_frames=counters.held_frames,
         )

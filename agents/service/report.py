@@ -33,6 +33,8 @@ class CameraReport:
     outages: int = 0
     last_outage: dict[str, object] | None = None  # the open or last outage: start, end, duration_s, cause
     hook_runs: int = 0  # times the camera's on_offline command ran
+    model_frames: int = 0  # new frames (whole or a zone's crop) the model scored
+    held_frames: int = 0  # new frames the change gate held back from the model (scores carried forward)
 
 
 @dataclass(slots=True)

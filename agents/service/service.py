@@ -32,6 +32,7 @@ from streamer.source import probe
 from ..alerting import Alert, AlertKind, ContextSampler, Scheduler
 from ..alerting.arming import Watching
 from ..alerting.feedback import FeedbackGate
+from ..alerting.scheduler import ModelFramesListener
 from ..config import CameraConfig, FeedwatchConfig, format_validation_error
 from ..memory.asked import AskedFrames
 from ..memory.records import Feedback
@@ -41,7 +42,7 @@ from ..qa.answer import Answer
 from ..qa.answering import create_videoqa
 from ..qa.asker import Asker
 from ..qa.selection import selection_for
-from ..scoring import InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
+from ..scoring import GatedScorer, InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
 from .clips import Clipper
 from .health import Health
@@ -117,6 +118,7 @@ class Service:
         self._outage_listeners: list[OutageListener] = []
         self._hooks: OfflineHooks | None = None
         self._query_listeners: list[QueriesListener] = []
+        self._model_frame_listeners: list[ModelFramesListener] = []
         self._limiter = InferenceLimiter()
         self._asks = 0
         self._run: _Running | None = None
@@ -126,6 +128,8 @@ class Service:
         self._reloading = asyncio.Lock()
         self._regions = RegionStore(config.memory.path / "regions.json")
         self._analysis_size = 224
+        self._gate: GatedScorer | None = None  # the change gate in front of the configured model, when on
+        self._burst_fps = 0.0  # sampling rate of a camera while the gate sees motion (0: no bursts)
 
     def stop(self) -> None:
         """Ask the service to shut down (safe from a signal handler on the loop)."""
@@ -244,7 +248,7 @@ class Service:
         cfg = self._config
         return Camera(
             config, cfg.buffer, analysis_size=self._analysis_size, retry=self.retry, on_status=self._status,
-            on_outage=self._outage, clips=cfg.clips,
+            on_outage=self._outage, clips=cfg.clips, burst_fps=self._burst_fps,
         )  # fmt: skip
 
     async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
@@ -265,6 +269,8 @@ class Service:
         if camera is None:
             return
         await run.scheduler.remove_camera(cam_id)  # first: its buffer closing must not look like the end of all
+        if self._gate is not None:
+            self._gate.forget(cam_id)
         stack = run.readers.pop(cam_id, None)
         if stack is not None:
             await stack.aclose()
@@ -361,6 +367,10 @@ class Service:
     def on_outage(self, listener: OutageListener) -> None:
         self._outage_listeners.append(listener)
 
+    def on_model_frames(self, listener: ModelFramesListener) -> None:
+        """Tell ``listener`` which newly scored frames a model ran on and which the change gate held (an eval)."""
+        self._model_frame_listeners.append(listener)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _make_scorer(self) -> Scorer:
@@ -378,7 +388,22 @@ class Service:
             )
         else:
             log.info("scorer backend: %s (%s)", backend, reason)
-        return create_scorer(self._config.scorer, backend)
+        scorer = create_scorer(self._config.scorer, backend)
+        gate = self._config.scorer.gate
+        if backend == "activity" or not gate.enabled:
+            return scorer
+        self._gate = GatedScorer(scorer, gate)
+        if not scorer.windowed and gate.burst_fps > 0:
+            self._burst_fps = gate.burst_fps
+            self._gate.on_motion = self._motion
+        log.info("change gate on: the model scores a frame when %.1f%% of it changed", 100 * gate.min_change)
+        return self._gate
+
+    def _motion(self, camera: str) -> None:
+        """The gate saw motion on ``camera`` (called from the scoring thread): sample it densely for a while."""
+        found = self.cameras.get(camera)
+        if found is not None:
+            found.rate.burst(self._config.scorer.gate.burst_s)
 
     async def run(self) -> ServiceReport:
         """Run until stopped, or until every (non-looping file) camera has ended."""
@@ -449,6 +474,8 @@ class Service:
             zones={cam.id: {z: cam.zone_polygon(z) for z in cam.zones} for cam in cfg.cameras},
             watching=Watching(cfg.timezone),
         )
+        if self._model_frame_listeners:
+            scheduler.on_model_frames = self._model_frames
         zones = {cam.id: list(cam.zones) for cam in cfg.cameras}
         queries = StandingQueries(scheduler, store, self.camera_ids(), zones)
         queries.listen(self._queries_changed)
@@ -479,6 +506,10 @@ class Service:
                 listener(outage)
             except Exception:
                 log.exception("camera %s outage: a listener failed", outage.camera)
+
+    def _model_frames(self, camera: str, frames: tuple[Frame, ...], sent: list[bool]) -> None:
+        for listener in self._model_frame_listeners:
+            listener(camera, frames, sent)
 
     def _queries_changed(self) -> None:
         for listener in self._query_listeners:
