@@ -72,7 +72,7 @@ class OnnxImageTower:
 
     @staticmethod
     def _export(model: Any, torch: Any, side: int, path: Path) -> None:
-        class ImageTower(torch.nn.Module):  # type: ignore[misc,name-defined]
+        class ImageTower(torch.nn.Module):  # type: ignore[misc]
             def __init__(self) -> None:
                 super().__init__()
                 self.model = model
