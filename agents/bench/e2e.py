@@ -1,7 +1,8 @@
 """`feedwatch bench e2e`: cameras in real time through the whole service, alerts read off a real broker.
 
-Each camera is the sample clip looped by an ffmpeg publisher into a real RTSP server (rtsp-server-perl,
-UDP) when it is installed, else a file replayed at its own pace. The service runs as its own process
+Each camera is a sample clip (the person, car and bottle clips in turn: a realistic mix, each with stretches
+without activity) looped by an ffmpeg publisher into a real RTSP server (rtsp-server-perl, UDP) when it is
+installed, else a file replayed at its own pace. The service runs as its own process
 (`feedwatch run`), so its CPU time and memory are its own; this process is the MQTT subscriber.
 Latency is measured from the wall-clock time of the frame that opened an alert to the moment the
 subscriber receives the alert's ``new`` event. The number of cameras grows step by step; a step holds
@@ -51,8 +52,8 @@ def _peak_rss_mb(pid: int) -> float:
 class _Feeds:
     """The cameras' streams: an RTSP server with one publisher per camera, or paced files."""
 
-    def __init__(self, clip: Path, cameras: int, use_rtsp: bool) -> None:
-        self.clip, self.cameras, self.use_rtsp = clip, cameras, use_rtsp
+    def __init__(self, clips: list[Path], cameras: int, use_rtsp: bool) -> None:
+        self.clips, self.cameras, self.use_rtsp = clips, cameras, use_rtsp
         self.procs: list[subprocess.Popen[bytes]] = []
         self.client_port = free_port()
         self.source_port = free_port()
@@ -69,7 +70,7 @@ class _Feeds:
         wait_port(self.source_port)
         for i in range(self.cameras):
             self.procs.append(subprocess.Popen(
-                ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-c", "copy",
+                ["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip(i)), "-an", "-c", "copy",
                  "-f", "rtsp", f"rtsp://127.0.0.1:{self.source_port}/cam{i}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))  # fmt: skip
@@ -77,8 +78,11 @@ class _Feeds:
             wait_stream(self.url(i))
         return self
 
+    def clip(self, i: int) -> Path:
+        return self.clips[i % len(self.clips)]
+
     def url(self, i: int) -> str:
-        return f"rtsp://127.0.0.1:{self.client_port}/cam{i}" if self.use_rtsp else str(self.clip)
+        return f"rtsp://127.0.0.1:{self.client_port}/cam{i}" if self.use_rtsp else str(self.clip(i))
 
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self.procs):
@@ -156,9 +160,9 @@ def service_config(urls: list[str], scorer: dict[str, Any], broker_port: int, me
 
 
 def _step(
-    cameras: int, seconds: float, clip: Path, scorer: dict[str, Any], use_rtsp: bool, work: Path
+    cameras: int, seconds: float, clips: list[Path], scorer: dict[str, Any], use_rtsp: bool, work: Path
 ) -> dict[str, Any]:
-    with LocalBroker(work) as broker, _Feeds(clip, cameras, use_rtsp) as feeds:
+    with LocalBroker(work) as broker, _Feeds(clips, cameras, use_rtsp) as feeds:
         config = service_config([feeds.url(i) for i in range(cameras)], scorer, broker.port, work / "memory")
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))
@@ -169,6 +173,8 @@ def _step(
     skipped = sum(c["skipped"] for c in cams)
     max_lag = max((c["max_lag_s"] for c in cams), default=0.0)
     latencies = measured["latencies"]
+    to_model = sum(c["model_frames"] for c in cams)
+    held = sum(c["held_frames"] for c in cams)
     return {
         "cameras": cameras,
         "scorer": report["backend"],
@@ -180,6 +186,11 @@ def _step(
         "rss_mb": round(measured["rss_mb"], 1),
         "rss_mb_per_camera": round(measured["rss_mb"] / cameras, 1),
         "frames_sampled": sum(c["sampled"] for c in cams),
+        # From the service's counters over its whole run (start-up included): what the model ran on.
+        "model_frames": to_model,
+        "held_frames": held,
+        "model_share": round(to_model / max(1, to_model + held), 3),
+        "model_frames_per_camera_hour": round(3600 * to_model / cameras / max(1e-9, report["wall_s"])),
         "dropped_frames": dropped,
         "skipped_frames": skipped,
         "max_lag_s": max_lag,
@@ -191,7 +202,7 @@ def run_e2e_bench(
     steps: list[int],
     *,
     seconds: float,
-    clip: Path,
+    clips: list[Path],
     scorers: dict[str, dict[str, Any]],
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -199,7 +210,7 @@ def run_e2e_bench(
     use_rtsp = shutil.which("rtsp-server-perl") is not None and shutil.which("ffmpeg") is not None
     result: dict[str, Any] = {
         "transport": "rtsp (rtsp-server-perl, UDP)" if use_rtsp else "paced files",
-        "clip": str(clip),
+        "clips": [str(c) for c in clips],
         "cpu_cores": os.cpu_count(),
         "steps": [],
         "max_realtime_cameras": {},
@@ -210,7 +221,7 @@ def run_e2e_bench(
             if progress:
                 progress(f"{name}: {n} camera(s) for {seconds:g} s")
             with tempfile.TemporaryDirectory(prefix="feedwatch-e2e-") as work:
-                step = _step(n, seconds, clip, scorer, use_rtsp, Path(work))
+                step = _step(n, seconds, clips, scorer, use_rtsp, Path(work))
             step["scorer_setting"] = name
             result["steps"].append(step)
             if not step["realtime"]:
@@ -221,18 +232,20 @@ def run_e2e_bench(
 
 
 def format_report(result: dict[str, Any]) -> str:
-    lines = [f"transport: {result['transport']}; {result['cpu_cores']} CPU cores"]
-    lines.append(f"{'scorer':<11}{'cams':>5}{'alerts':>7}{'p50 s':>7}{'p95 s':>7}{'cpu/cam':>8}{'MB/cam':>8}"
-                 f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'realtime':>9}")  # fmt: skip
+    clips = ", ".join(Path(c).stem for c in result["clips"])
+    lines = [f"transport: {result['transport']}; {result['cpu_cores']} CPU cores; cameras cycle through {clips}"]
+    lines.append(f"{'scorer':<21}{'cams':>5}{'alerts':>7}{'p50 s':>7}{'p95 s':>7}{'cpu/cam':>8}{'MB/cam':>8}"
+                 f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'model/cam-h':>12}{'realtime':>9}")  # fmt: skip
 
     def f(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f}"
 
     for s in result["steps"]:
         lines.append(
-            f"{s['scorer_setting']:<11}{s['cameras']:>5}{s['alerts']:>7}{f(s['latency_p50_s']):>7}"
+            f"{s['scorer_setting']:<21}{s['cameras']:>5}{s['alerts']:>7}{f(s['latency_p50_s']):>7}"
             f"{f(s['latency_p95_s']):>7}{s['cpu_per_camera']:>8.3f}{s['rss_mb_per_camera']:>8.0f}"
             f"{s['dropped_frames']:>8}{s['skipped_frames']:>8}{s['max_lag_s']:>8.2f}"
+            f"{s['model_frames_per_camera_hour']:>12}"
             f"{'yes' if s['realtime'] else 'no':>9}"
         )
     for name, n in result["max_realtime_cameras"].items():

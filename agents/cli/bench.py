@@ -51,7 +51,12 @@ def add_parsers(sub: Any) -> None:
     )
     b.add_argument("--cameras", default="1,4,8,16", help="camera counts to try, in order (default 1,4,8,16)")
     b.add_argument("--seconds", type=float, default=30.0, help="measured seconds per step (default 30)")
-    b.add_argument("--scorers", default="activity,embedding", help="scorers to run: activity, embedding (default both)")
+    b.add_argument(
+        "--scorers",
+        default="activity,embedding,embedding+gate",
+        help="scorers to run, side by side: activity, or embedding with any of +gate (the change gate), +onnx (ONNX "
+        "Runtime image tower), +burst (4 fps on motion); default activity,embedding,embedding+gate",
+    )
     b.add_argument("--work", type=Path, help="folder for the random-weight model (default: a cache folder)")
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b = bench.add_parser("scoring", help="frames scored per second, window latency and queue lag of each scorer")
@@ -232,17 +237,21 @@ def _bench_e2e(args: argparse.Namespace) -> int:
     clip = _sample_clip()
     if clip is None:
         raise FeedwatchError("bench e2e needs the sample clips in ../shared/media beside the checkout")
+    clips = [clip.with_name(n) for n in (clip.name, "car-detection.mp4", "bottle-detection.mp4")]
     scorers: dict[str, dict[str, Any]] = {}
     for name in [x.strip() for x in args.scorers.split(",") if x.strip()]:
+        backend, *options = name.split("+")
         if name == "activity":
             scorers[name] = {"backend": "activity"}
-        elif name == "embedding":
+        elif backend == "embedding" and set(options) <= {"gate", "onnx", "burst"}:
             model, weights = _embedding_for_bench(args.work)
-            progress(f"embedding: {weights}")
-            scorers[name] = {"backend": "embedding", "embedding": {"model": model}}
+            progress(f"{name}: {weights}")
+            runtime = "onnx" if "onnx" in options else "torch"
+            gate = {"enabled": "gate" in options, "burst_fps": 4.0 if "burst" in options else 0.0}
+            scorers[name] = {"backend": "embedding", "embedding": {"model": model, "runtime": runtime}, "gate": gate}
         else:
-            raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding")
-    result = e2e.run_e2e_bench(steps, seconds=args.seconds, clip=clip, scorers=scorers, progress=progress)
+            raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding[+gate][+onnx][+burst]")
+    result = e2e.run_e2e_bench(steps, seconds=args.seconds, clips=clips, scorers=scorers, progress=progress)
     print(json.dumps(result, indent=2) if args.json else e2e.format_report(result))
     return 0
 

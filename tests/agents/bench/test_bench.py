@@ -28,10 +28,11 @@ def test_bench_ingest_reports_every_mode_side_by_side(media: Path) -> None:
 
 
 @pytest.mark.slow
-def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path) -> None:
+def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path, tmp_path: Path) -> None:
     result = run_cli(
-        "bench", "e2e", "--cameras", "2", "--seconds", "12", "--scorers", "activity", "--json", timeout=300
-    )
+        "bench", "e2e", "--cameras", "2", "--seconds", "12", "--scorers", "activity,embedding+gate",
+        "--work", str(tmp_path), "--json", timeout=600,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["transport"].startswith("rtsp")
@@ -42,6 +43,11 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path) -> No
     assert step["alerts"] >= 1 and step["latency_p50_s"] is not None
     assert step["latency_p50_s"] >= 0  # a figure, not a verdict: how fast depends on the machine
     assert report["max_realtime_cameras"]["activity"] in (0, 2)
+    # The activity scorer is the gate's own measure: it runs on every frame. Behind the gate, the real-size
+    # embedding model skips the empty room the person clip opens with (0-7 s).
+    assert step["held_frames"] == 0 and step["model_frames"] > 0 and step["model_share"] == 1.0
+    gated = next(s for s in report["steps"] if s["scorer_setting"] == "embedding+gate")
+    assert gated["scorer"] == "embedding" and gated["model_frames"] > 0 and gated["held_frames"] > 0
 
 
 @pytest.mark.slow
