@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from streamer import RateSampler
+from streamer import RateSampler, SampleRate
 
 
 def _kept(sampler: RateSampler, times: list[float]) -> list[float]:
@@ -39,3 +39,23 @@ def test_rounding_slack_in_time_bases() -> None:
 
 def test_zero_fps_keeps_everything() -> None:
     assert _kept(RateSampler(0), [0.0, 0.01, 0.02]) == [0.0, 0.01, 0.02]
+
+
+def test_a_burst_samples_densely_at_once_then_returns_to_the_base_rate() -> None:
+    rate = SampleRate(1.0, burst_fps=4.0)
+    sampler = RateSampler(rate)
+    times = [i / 20 for i in range(200)]  # 10 s at 20 fps
+    kept = [t for t in times[:60] if sampler.keep(t)]  # 0-3 s at 1 fps
+    assert kept == [0.0, 1.0, 2.0]
+    rate.burst(60.0)  # motion seen: the next frame is due a quarter second after the last kept one
+    burst = [t for t in times[60:120] if sampler.keep(t)]
+    assert burst == [3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 4.75, 5.0, 5.25, 5.5, 5.75]
+    rate._until = 0.0  # the burst is over
+    assert [t for t in times[120:] if sampler.keep(t)] == [6.0, 7.0, 8.0, 9.0]
+
+
+def test_a_burst_never_lowers_the_rate() -> None:
+    assert SampleRate(5.0, burst_fps=2.0).burst_fps == 0.0
+    rate = SampleRate(1.0)  # no burst rate: burst() changes nothing
+    rate.burst(10.0)
+    assert not rate.bursting and rate.current() == 1.0

@@ -10,9 +10,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from streamer import CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
+from streamer.source import _convert, _scaled_size
 from tests.helpers import PERSON_CLIP, SHORT_CLIP, scaled, wait_until
 
 
@@ -188,6 +191,39 @@ async def test_looping_file_keeps_times_monotonic(media: Path) -> None:
                 break
     assert all(b > a for a, b in itertools.pairwise(pts))
     assert pts[-1] > 6.0  # three loops of a 3 s clip
+
+
+async def test_each_session_marks_its_first_frame(media: Path) -> None:
+    """The change gate never holds the first frame after an open, a reconnect or a loop: the frame says which."""
+    async with CameraReader("cam", str(SHORT_CLIP), SourceOptions(sample_fps=2.0, loop=True), retry=True) as reader:
+        frames = []
+        async for frame in reader.frames():
+            frames.append(frame)
+            if len(frames) == 15:
+                break
+    starts = [i for i, f in enumerate(frames) if f.first]
+    assert starts[0] == 0 and len(starts) >= 3  # every loop of the 3 s clip, 6 frames each
+    assert all(b - a == 6 for a, b in itertools.pairwise(starts))
+
+
+def test_footage_converted_ahead_matches_inline_conversion(media: Path) -> None:
+    """Replayed as fast as possible, frames are scaled and encoded on a helper thread: same frames, same order."""
+    ahead = list(FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=2.0)).frames(threading.Event()))
+    assert [f.seq for f in ahead] == list(range(len(ahead))) and len(ahead) >= 270
+    container = av.open(str(PERSON_CLIP))
+    stream = container.streams.video[0]
+    wanted = {round(f.pts, 3) for f in ahead[:40]}
+    t0, inline = None, {}
+    for vf in container.decode(stream):
+        t0 = vf.time if t0 is None else t0
+        t = round(vf.time - t0, 3)
+        if t in wanted:
+            size = ahead[0].image.shape[1::-1]
+            inline[t] = _convert(vf, size, _scaled_size(vf.width, vf.height, SourceOptions().snapshot_size))[0]
+    container.close()
+    for frame in ahead[:40]:
+        np.testing.assert_array_equal(frame.image, inline[round(frame.pts, 3)])
+        assert frame.snapshot is not None and frame.snapshot[:2] == b"\xff\xd8"
 
 
 @pytest.mark.slow

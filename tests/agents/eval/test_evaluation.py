@@ -78,8 +78,34 @@ def test_eval_on_the_annotated_clip(media: Path) -> None:
     assert report["overall"]["false_alerts"] == 12
     assert "ignores the query text" in report["note"]
     assert report["overall"]["false_alerts_per_hour"] == pytest.approx(12 / (139.4 / 3600), rel=0.01)
+    # The activity scorer is the gate's own measure: it ran on every frame.
+    assert report["model_frames"]["to_model"] == report["model_frames"]["frames"] >= 139
     table = run_cli("eval", str(PERSON_TRUTH), timeout=300)
     assert table.returncode == 0 and "a person" in table.stdout and "overall" in table.stdout
+
+
+def test_the_change_gate_lets_every_event_reach_the_model(media: Path, tmp_path: Path) -> None:
+    """With the embedding model behind the gate, the model skips frames, and every annotated visit reaches it."""
+    pytest.importorskip("transformers", reason="the model stack is not installed")
+    from agents.models.random_init import build_random_clip
+
+    model = build_random_clip(tmp_path / "clip")
+    reports = {}
+    for gate in (True, False):
+        config = tmp_path / f"gate-{gate}.yaml"
+        config.write_text(json.dumps({"scorer": {"backend": "embedding", "embedding": {"model": str(model)},
+                                                 "gate": {"enabled": gate}}}))  # fmt: skip
+        result = run_cli("eval", str(PERSON_TRUTH), "--config", str(config), "--json", timeout=300)
+        assert result.returncode == 0, result.stderr
+        reports[gate] = json.loads(result.stdout)
+    on, off = reports[True]["model_frames"], reports[False]["model_frames"]
+    assert off["to_model"] == off["frames"] == on["frames"] >= 139
+    assert on["to_model"] < 0.8 * on["frames"], on  # the empty room and still moments are held
+    assert on["events"] == 6 and on["events_reached"] == 6, on
+    assert 0 < on["event_frames_to_model"] <= on["event_frames"]
+    # With random weights the scores mean nothing, so recall is compared, not judged: the gate costs none of it.
+    recall = {g: r["overall"]["event_recall"] for g, r in reports.items()}
+    assert recall[True] >= recall[False], recall
 
 
 def test_annotations_from_other_tools_load_and_name_what_is_ignored(tmp_path: Path) -> None:
