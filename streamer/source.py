@@ -368,7 +368,7 @@ class FrameDecoder:
         if container is None:
             return
         # Footage replayed as fast as possible is converted on a helper thread, so the decoder's frame threads are
-        # fed while a sampled frame is scaled and encoded (measured with `bench ingest`: 0.92x -> 0.95x+ ffmpeg).
+        # fed while a sampled frame is scaled and encoded (`bench ingest`, full mode: 0.92x -> 0.95x ffmpeg).
         ahead = _Ahead(self.camera, threaded=is_file_source(self.url) and not opts.realtime)
         try:
             if not container.streams.video:
@@ -419,7 +419,7 @@ class FrameDecoder:
                 if keep.ring is not None and keep.add(packet):
                     continue  # an audio packet, kept and not decoded
                 if opts.keyframes_only and packet.size and not packet.is_keyframe:
-                    continue  # the decoder would skip it (NONKEY): not handing it over saves the call (~30% here)
+                    continue  # the decoder would skip it (NONKEY); not handing it over saves a call per packet
                 if self.abort.is_set():
                     raise SourceError(f"lost {shown}: no frame decoded for too long (stalled)")
                 # Once frames have come, packets that bring none for the stall limit end the session here, without

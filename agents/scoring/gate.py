@@ -49,6 +49,7 @@ class _View:
 class _Plan:
     """The gate's verdict on one job: which new frames go to the model, and the window that carries them."""
 
+    view: _View
     sent: NDArray[np.bool_]  # one flag per new frame
     to_model: Window | None
 
@@ -74,9 +75,11 @@ class GatedScorer(ScorerBase):
         return None
 
     def forget(self, camera: str) -> None:
-        """Drop what the gate remembers of ``camera`` and its zones (the camera was removed)."""
-        for key in [k for k in self._views if k == camera or k.startswith(camera + "#")]:
-            del self._views[key]
+        """Drop what the gate remembers of ``camera`` and its zones (the camera was removed).
+
+        Called on the event loop while a batch may be scoring: a batch holds its views in its plans."""
+        for key in [k for k in list(self._views) if k == camera or k.startswith(camera + "#")]:
+            self._views.pop(key, None)
 
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
         return self.score_batch([(window, queries)])[0]
@@ -104,12 +107,12 @@ class GatedScorer(ScorerBase):
                 view.reference, view.reference_pts = x, frame.pts
         if self.windowed:
             if not sent.any():
-                return _Plan(sent, None)
+                return _Plan(view, sent, None)
             # A window is scored whole or not at all; the model saw up to its last frame.
             view.reference, view.reference_pts = log_luma(new[-1].image), new[-1].pts
-            return _Plan(np.ones(len(new), dtype=bool), window)
+            return _Plan(view, np.ones(len(new), dtype=bool), window)
         frames = tuple(f for f, s in zip(new, sent, strict=True) if s)
-        return _Plan(sent, Window(window.camera, frames) if frames else None)
+        return _Plan(view, sent, Window(window.camera, frames) if frames else None)
 
     def _passes(self, view: _View, frame: Frame, x: NDArray[np.float32], *, force: bool) -> bool:
         ref = view.reference
@@ -124,7 +127,7 @@ class GatedScorer(ScorerBase):
     def _assemble(
         self, window: Window, queries: list[Query], plan: _Plan, result: WindowScores | None, gate_s: float
     ) -> WindowScores:
-        view = self._views[window.camera]
+        view = plan.view
         n, start = len(window.frames), window.new_from
         scores = {q.id: np.full(n, MIN_SCORE, dtype=np.float32) for q in queries}
         dim = result.embeddings.shape[1] if result is not None and result.embeddings is not None else None
