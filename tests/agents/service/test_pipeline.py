@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,9 @@ async def test_moments_are_remembered_and_answerable(media: Path, tmp_path: Path
         asker = Asker(memory)
         answer = await asker.ask("when was a person here?")
         recent = await asker.ask("was a person here in the last 10 minutes?", limit=20)
-        old = await asker.ask("was a person on the lobby camera yesterday?")
+        # "Yesterday" as seen from the first remembered moment: a run that straddles midnight must not count.
+        first = datetime.fromtimestamp(min(m.start_wall for m in person)).astimezone()
+        old = await asker.ask("was a person on the lobby camera yesterday?", now=first)
         elsewhere: Answer = await asker.ask("a person on the garage camera")
     assert len([c for c in recent.citations if "a person" in c.queries.values()]) == 6
     assert recent.filters["since"] is not None and recent.filters["camera"] is None
