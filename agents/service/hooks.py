@@ -28,6 +28,7 @@ __all__ = ["OfflineHooks"]
 log = logging.getLogger(__name__)
 
 _MAX_LINE = 1000  # characters of one output line that reach the log
+_REAP_S = 5.0  # how long a killed command is waited for when the service stops
 
 
 class OfflineHooks:
@@ -116,6 +117,8 @@ class OfflineHooks:
             return
         except asyncio.CancelledError:
             _kill_group(proc)  # the service is stopping: leave no command behind
+            with contextlib.suppress(TimeoutError):  # and reap it, so its pipes close now, not when collected
+                await asyncio.wait_for(proc.wait(), _REAP_S)
             raise
         code = await proc.wait()
         if code == 0:
