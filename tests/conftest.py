@@ -1,5 +1,5 @@
-"""Shared fixtures: the real sample clips, a real mosquitto broker on a free port with a subscriber to it, and real
-RTSP cameras (UDP, and TCP behind a password)."""
+"""Shared fixtures: the real sample clips, a real mosquitto broker on a free port with a subscriber to it, real
+RTSP cameras (UDP, and TCP behind a password), and a real PostgreSQL with pgvector."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from tests.helpers import MEDIA, PERSON_CLIP, Broker, Inbox
+from tests.helpers import MEDIA, PERSON_CLIP, Broker, Inbox, Postgres
 from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 
 
@@ -65,3 +65,18 @@ def secured(media: Path) -> Iterator[GstRtspServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    server = Postgres(tmp_path_factory.mktemp("pg"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: Postgres) -> str:
+    """The URL of an empty database of this test's own, in a PostgreSQL with pgvector."""
+    return postgres.new_database()

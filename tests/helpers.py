@@ -137,3 +137,32 @@ class Inbox:
 def payload_json(m: aiomqtt.Message) -> Any:
     assert isinstance(m.payload, (bytes, bytearray))
     return json.loads(m.payload)
+
+
+class Postgres:
+    """A real PostgreSQL 16 with pgvector (the pgserver package) in a folder, reached over its Unix socket (no port
+    is bound); each test gets a database of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        import warnings
+
+        with warnings.catch_warnings():  # platformdirs warns on import that XDG_RUNTIME_DIR is unset; harmless here
+            warnings.simplefilter("ignore")
+            from pgserver.postgres_server import get_server
+
+        self.folder = folder
+        self.server = get_server(folder, cleanup_mode="stop")
+        self._made = 0
+
+    def new_database(self) -> str:
+        """A fresh, empty database's URL."""
+        import psycopg
+
+        self._made += 1
+        name = f"fw{os.getpid()}_{self._made}"
+        with psycopg.connect(self.server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return str(self.server.get_uri(name))
+
+    def stop(self) -> None:
+        self.server.cleanup()

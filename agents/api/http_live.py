@@ -29,6 +29,7 @@ from streamer.transport.events import EventHub
 from ..alerting import Alert
 from ..config import QueryConfig, format_validation_error
 from ..config.models import ActiveWindow, Identifier, Polygon, Score
+from ..memory.backend import Memory
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
 from ..service.port import ServicePort
@@ -43,6 +44,7 @@ __all__ = [
     "live_routes",
     "memory_file",
     "moment_view",
+    "stored_jpeg",
 ]
 
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -206,6 +208,24 @@ def memory_file(path: str | None, root: Path, media_type: str, what: str) -> Fil
 def jpeg_file(path: str | None, root: Path) -> FileResponse:
     """A JPEG under the memory folder, or 404 (never a file outside it)."""
     return memory_file(path, root, "image/jpeg", "image")
+
+
+async def stored_jpeg(path: str | None, root: Path, memory: Memory) -> Response:
+    """A remembered snapshot: from this node's memory folder, or from the memory itself (a shared memory holds
+    the snapshots other nodes took), or 404."""
+
+    def find(wanted: str) -> Path | bytes | None:
+        target = Path(wanted).resolve()
+        if target.is_relative_to(root.resolve()) and target.is_file():
+            return target
+        return memory.image(wanted)
+
+    found = await asyncio.to_thread(find, path) if path else None
+    if isinstance(found, Path):
+        return FileResponse(found, media_type="image/jpeg")
+    if found is not None:
+        return Response(found, media_type="image/jpeg")
+    raise HTTPException(404, "no such image (it may have been removed by retention)")
 
 
 def _query_out(q: StandingQuery, scored: dict[str, int]) -> QueryOut:
@@ -372,7 +392,7 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         return {"open": opened, "items": items, "next_offset": offset + limit if len(ended) > limit else None}
 
     @api.get("/alerts/{alert_id}/snapshot.jpg", response_class=FileResponse, responses=NOT_FOUND)
-    async def alert_snapshot(alert_id: str) -> FileResponse:
+    async def alert_snapshot(alert_id: str) -> Response:
         open_alert = next((a for a in port.open_alerts() if a.id == alert_id), None)
         if open_alert is not None:
             return jpeg_file(open_alert.snapshot_path, root)
@@ -381,7 +401,7 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         moment = await asyncio.to_thread(port.memory.get, alert_id)
         if moment is None:
             raise HTTPException(404, f"no alert {alert_id!r}")
-        return jpeg_file(moment.thumbnail, root)
+        return await stored_jpeg(moment.thumbnail, root, port.memory)
 
     @api.get(
         "/alerts/{alert_id}/clip.mp4",

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,7 +21,7 @@ from streamer.redact import redact_text
 from ..qa.asker import MAX_QUESTION
 from ..qa.retrieval import question_words, shared_words
 from ..service.port import ServicePort
-from .http_live import MAX_OFFSET, NOT_FOUND, ErrorOut, invalid, jpeg_file, moment_view
+from .http_live import MAX_OFFSET, NOT_FOUND, ErrorOut, invalid, jpeg_file, moment_view, stored_jpeg
 
 __all__ = ["NOT_ONLY_SPACE", "memory_routes"]
 
@@ -94,11 +94,11 @@ def memory_routes(port: ServicePort) -> APIRouter:
         return moment_view(found)
 
     @api.get("/moments/{moment_id}/thumbnail.jpg", response_class=FileResponse, responses=NOT_FOUND)
-    async def moment_thumbnail(moment_id: str) -> FileResponse:
+    async def moment_thumbnail(moment_id: str) -> Response:
         found = await asyncio.to_thread(port.memory.get, moment_id)
         if found is None:
             raise HTTPException(404, f"no moment {moment_id!r}")
-        return jpeg_file(found.thumbnail, root)
+        return await stored_jpeg(found.thumbnail, root, port.memory)
 
     @api.post(
         "/ask",

@@ -39,6 +39,7 @@ def mqtt_settings(cfg: FeedwatchConfig) -> MqttSettings:
         port=m.port,
         prefix=m.prefix,
         client_id=m.client_id,
+        node=cfg.fleet.node_id if cfg.fleet.url else None,
         username=m.username,
         password=m.password,
         qos=m.qos,

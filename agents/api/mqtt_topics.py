@@ -36,6 +36,8 @@ class MqttAlertTopics:
 
     def camera_status(self, camera: str, status: CameraStatus) -> None:
         payload = {"schema": 1, "camera": camera, "status": status.value, "time": round(time.time(), 3)}
+        if self.publisher.settings.node:
+            payload["node"] = self.publisher.settings.node  # the fleet's node that holds the camera
         source = self.sources.get(camera)
         if source is not None:
             payload["source"] = redact_url(source)

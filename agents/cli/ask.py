@@ -20,7 +20,7 @@ from streamer.errors import ConfigError, ModelError
 
 from ..config import FeedwatchConfig, default_memory_dir
 from ..scoring import Scorer, TextImageEmbedder, create_scorer, resolve_backend
-from .common import load_with_memory, refusal, service_request
+from .common import load_with_memory, open_memory_read_only, refusal, service_request
 
 __all__ = ["add_parsers", "parse_time"]
 
@@ -63,7 +63,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--min-score", type=float, help="only moments whose peak score is at least this")
     p.add_argument("--limit", type=int, default=10, help="results at most (default 10)")
     p.add_argument("--memory", type=Path, help=f"memory folder (default {default_memory_dir()})")
-    p.add_argument("--config", "-c", type=Path, help="take the embedding model from this config")
+    p.add_argument(
+        "--config", "-c", type=Path, help="take the embedding model and the memory (folder, or memory.url) from here"
+    )
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(handler=_cmd_search)
 
@@ -75,19 +77,17 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         if answered is not None:
             print(json.dumps(answered, indent=2) if args.json else answered["answer"])
             return 0
-    from ..memory.store import MomentMemory
     from ..qa.answering import create_videoqa
     from ..qa.asker import Asker
     from ..qa.selection import selection_for
 
-    path = args.memory or (config.memory.path if config is not None else default_memory_dir())
     scorer: Scorer | None = None
     if config is not None:
         backend, _ = resolve_backend(config.scorer)
         if backend != "activity":  # a model that can judge frames against the question selects them
             scorer = create_scorer(config.scorer, backend)
     try:
-        with MomentMemory(path, read_only=True) as memory:
+        with open_memory_read_only(args.memory, config) as memory:
             asker = Asker(
                 memory,
                 selection=selection_for(scorer),
@@ -167,13 +167,11 @@ def _image(path: Path) -> NDArray[np.uint8]:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from ..memory.store import MomentMemory
-
-    path = args.memory or default_memory_dir()
+    config = load_with_memory(args.config, None) if args.config is not None else None
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     filters = {"camera": args.camera, "since": since, "until": until, "query_id": args.query_id,
                "min_score": args.min_score}  # fmt: skip
-    with MomentMemory(path, read_only=True) as memory:
+    with open_memory_read_only(args.memory, config) as memory:
         if args.text is None and args.image is None:
             results: list[dict[str, object]] = [m.to_dict() for m in memory.search(limit=args.limit, **filters)]
         else:

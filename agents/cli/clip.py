@@ -16,7 +16,7 @@ from streamer.errors import ClipError, ConfigError, MemoryStoreError
 
 from ..config import FeedwatchConfig, default_memory_dir
 from .ask import parse_time
-from .common import load_with_memory, service_request
+from .common import load_with_memory, open_memory_read_only, service_request
 
 __all__ = ["add_parsers"]
 
@@ -43,27 +43,24 @@ def add_parsers(sub: Any) -> None:
 
 def _cmd_clip(args: argparse.Namespace) -> int:
     config = load_with_memory(args.config, args.memory) if args.config is not None else None
-    memory = args.memory or (config.memory.path if config is not None else default_memory_dir())
     if (args.alert_id is None) == (args.camera is None):
         raise ConfigError("give an alert id, or --camera with --since and --until (not both)")
     if args.alert_id is not None:
-        return _export_alert(args.alert_id, memory, args.output)
+        return _export_alert(args.alert_id, args.memory, config, args.output)
     since, until = parse_time(args.since, "--since"), parse_time(args.until, "--until")
     if since is None or until is None or until <= since:
         raise ConfigError("--camera needs --since and --until, with --until after --since")
     output = args.output or Path(f"{args.camera}-{int(since)}.mp4")
     if _from_service(args, config or FeedwatchConfig(), since, until, output):
         return 0
-    return _from_disk(args.camera, since, until, memory, output)
+    return _from_disk(args.camera, since, until, args.memory, config, output)
 
 
-def _export_alert(alert_id: str, memory_path: Path, output: Path | None) -> int:
-    from ..memory.store import MomentMemory
-
-    with MomentMemory(memory_path, read_only=True) as memory:
-        moment = memory.get(alert_id)
+def _export_alert(alert_id: str, folder: Path | None, config: FeedwatchConfig | None, output: Path | None) -> int:
+    with open_memory_read_only(folder, config) as memory:
+        moment, where = memory.get(alert_id), memory.where
     if moment is None:
-        raise MemoryStoreError(f"no alert {alert_id!r} in {memory_path} (open alerts get their clip when they end)")
+        raise MemoryStoreError(f"no alert {alert_id!r} in {where} (open alerts get their clip when they end)")
     if moment.clip is None or not Path(moment.clip).is_file():
         raise MemoryStoreError(
             f"alert {alert_id!r} has no clip (clips were off, its writing failed, or retention removed it)"
@@ -95,11 +92,11 @@ def _from_service(args: argparse.Namespace, config: FeedwatchConfig, since: floa
     return True
 
 
-def _from_disk(camera: str, since: float, until: float, memory_path: Path, out: Path) -> int:
+def _from_disk(
+    camera: str, since: float, until: float, folder: Path | None, config: FeedwatchConfig | None, out: Path
+) -> int:
     """Cut the range out of the stored clip that covers most of it."""
-    from ..memory.store import MomentMemory
-
-    with MomentMemory(memory_path, read_only=True) as memory:
+    with open_memory_read_only(folder, config) as memory:
         moments = memory.search(camera=camera, since=since - 600, until=until + 600, kind="alert", limit=500)
     best, overlap = None, 0.0
     for m in moments:

@@ -10,9 +10,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..config import FeedwatchConfig, read_config_file, validate_config
+from ..config import FeedwatchConfig, default_memory_dir, read_config_file, validate_config
+from ..memory.backend import Memory
 
-__all__ = ["load_with_memory", "progress", "refusal", "service_request"]
+__all__ = ["load_with_memory", "open_memory_read_only", "progress", "refusal", "service_request"]
 
 
 def load_with_memory(path: Path, memory: Path | None) -> FeedwatchConfig:
@@ -21,6 +22,15 @@ def load_with_memory(path: Path, memory: Path | None) -> FeedwatchConfig:
     if memory is not None:
         data.setdefault("memory", {})["path"] = str(memory)
     return validate_config(data, str(path))
+
+
+def open_memory_read_only(memory: Path | None, config: FeedwatchConfig | None) -> Memory:
+    """The memory a command reads: the config's (its folder, or its database with ``memory.url``), with ``--memory``
+    naming the folder; the default folder without either."""
+    from ..memory.backend import open_memory
+
+    path = memory or (config.memory.path if config is not None else default_memory_dir())
+    return open_memory(path, config.memory.url if config is not None else None, read_only=True)
 
 
 def progress(message: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from streamer.errors import ConfigError
 
 from ..config import BACKEND_NAMES, default_memory_dir, read_config_file
-from .common import load_with_memory
+from .common import load_with_memory, open_memory_read_only
 
 __all__ = ["add_parsers"]
 
@@ -76,12 +76,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _feedback(args: argparse.Namespace) -> int:
     from ..eval.feedback import feedback_report, format_feedback
-    from ..memory.store import MomentMemory
 
-    memory = args.memory
-    if memory is None:
-        memory = load_with_memory(args.config, None).memory.path if args.config else default_memory_dir()
-    with MomentMemory(memory, read_only=True) as store:
+    config = load_with_memory(args.config, None) if args.config else None
+    with open_memory_read_only(args.memory, config) as store:
         report = feedback_report(store)
     print(json.dumps(report, indent=2) if args.json else format_feedback(report))
     return 0

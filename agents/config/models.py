@@ -369,10 +369,25 @@ class BufferSettings(_Strict):
     max_mb: float = Field(default=256.0, gt=0, le=65536, description="Memory cap per camera, MiB (at most 64 GiB).")
 
 
+def postgres_url(url: str | None) -> str | None:
+    """A PostgreSQL URL as given, None for none; :class:`ValueError` for anything else."""
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/database)")
+    return url or None
+
+
 class MemorySettings(_Strict):
     """Where moments are remembered and for how long."""
 
     path: Path = Field(default_factory=default_memory_dir, description="Memory folder (SQLite, thumbnails).")
+    url: str | None = Field(
+        default=None,
+        description=(
+            "A PostgreSQL database with pgvector to remember in instead of the folder's SQLite and FAISS "
+            "(postgresql://user:password@host/db; a fleet of nodes shares one). Snapshots and clips are still "
+            "written under path."
+        ),
+    )
     retention_days: float = Field(
         default=30.0, gt=0, le=36500, description="Moments older than this are evicted (at most a century)."
     )
@@ -382,6 +397,11 @@ class MemorySettings(_Strict):
         le=2**24,
         description="Total size cap of the memory, MiB (at most 16 TiB); oldest go first.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: str | None) -> str | None:
+        return postgres_url(url)
 
 
 class ClipSettings(_Strict):
@@ -514,6 +534,42 @@ class QAConfig(_Strict):
     )
 
 
+class FleetSettings(_Strict):
+    """This node's place in a fleet of feedwatch nodes sharing one PostgreSQL (see the README, "Running a fleet")."""
+
+    node_id: Identifier = Field(
+        default_factory=lambda: _node_name(), description="This node's name in the fleet (default: the host name)."
+    )
+    url: str | None = Field(
+        default=None,
+        description="The fleet's PostgreSQL (postgresql://...): cameras, queries and leases; default memory.url.",
+    )
+    max_cameras: int = Field(default=64, ge=1, le=10_000, description="Cameras this node holds at most.")
+    lease_s: float = Field(
+        default=10.0, ge=1, le=600, description="A camera's lease lasts this long unless renewed (failover time)."
+    )
+    renew_s: float = Field(default=2.0, gt=0, le=120, description="How often the node renews its leases.")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: str | None) -> str | None:
+        return postgres_url(url)
+
+    @model_validator(mode="after")
+    def _renews_in_time(self) -> FleetSettings:
+        if self.renew_s * 2 > self.lease_s:
+            raise ValueError(f"renew_s ({self.renew_s:g}) must be at most half of lease_s ({self.lease_s:g})")
+        return self
+
+
+def _node_name() -> str:
+    """The host name as an identifier (letters, digits, '-' and '_')."""
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64] or "node"
+
+
 class FeedwatchConfig(_Strict):
     """The whole service."""
 
@@ -527,6 +583,7 @@ class FeedwatchConfig(_Strict):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing.")
     qa: QAConfig = Field(default_factory=QAConfig, description="Question answering.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="HTTP API and web page.")
+    fleet: FleetSettings = Field(default_factory=FleetSettings, description="This node's place in a fleet.")
     timezone: str | None = Field(
         default=None,
         description="IANA time zone of queries' active windows ('Europe/Berlin'); the machine's when unset.",

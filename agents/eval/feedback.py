@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..memory.store import MomentMemory
+from ..memory.backend import Memory
 
 __all__ = ["feedback_report", "format_feedback"]
 
 
-def feedback_report(memory: MomentMemory) -> dict[str, Any]:
+def feedback_report(memory: Memory) -> dict[str, Any]:
     """Per query: alerts remembered, marks, right, wrong and precision (right / marked; null with no marks)."""
     marks = memory.feedback()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"right": 0, "wrong": 0})

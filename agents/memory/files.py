@@ -7,7 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+from streamer.errors import MemoryStoreError
+
+__all__ = ["atomic_write", "file_size", "write_snapshot"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -31,3 +33,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_snapshot(folder: Path, name: str, jpeg: bytes) -> Path:
+    """``folder/name.jpg``, written atomically; :class:`MemoryStoreError` when it cannot be."""
+    target = folder / f"{name}.jpg"
+    try:
+        atomic_write(target, jpeg)
+    except OSError as exc:
+        raise MemoryStoreError(f"cannot write snapshot {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def file_size(path: str | None) -> int:
+    """Bytes of the file at ``path``; 0 for none or one that is gone."""
+    if not path:
+        return 0
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

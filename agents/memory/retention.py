@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .store import ROW_BYTES, MomentMemory
+from .backend import Memory
+from .store import ROW_BYTES
 
 __all__ = ["DiskUsage", "disk_usage", "prune"]
 
@@ -45,7 +46,7 @@ def _kind(relative: Path) -> str:
     return "other files"
 
 
-def disk_usage(memory: MomentMemory) -> DiskUsage:
+def disk_usage(memory: Memory) -> DiskUsage:
     """What the moments take, and what else the folder holds (files that are not moments' data)."""
     moments = sum(size for _, size in memory.footprints())
     other: dict[str, int] = {}
@@ -61,7 +62,7 @@ def disk_usage(memory: MomentMemory) -> DiskUsage:
     return DiskUsage(moments, other)
 
 
-def prune(memory: MomentMemory, *, max_age_s: float, max_bytes: int, now: float | None = None) -> int:
+def prune(memory: Memory, *, max_age_s: float, max_bytes: int, now: float | None = None) -> int:
     """Forget moments older than ``max_age_s``, then the oldest until the moments fit ``max_bytes``.
 
     Returns how many were forgotten; the vector shards are compacted and the database vacuumed after."""

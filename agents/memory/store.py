@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from streamer.errors import MemoryStoreError
 
-from .files import atomic_write
+from .files import file_size, write_snapshot
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 from .vectors import Hit, VectorStore
 
@@ -111,6 +111,7 @@ class MomentMemory:
 
     def __init__(self, path: str | Path, *, read_only: bool = False, dim: int | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.where = str(self.path)
         self.read_only = read_only
         self.thumbs = self.path / "thumbs"
         self.clips = self.path / "clips"
@@ -211,12 +212,16 @@ class MomentMemory:
 
     def save_snapshot(self, name: str, jpeg: bytes) -> str:
         """Write a JPEG under ``thumbs/`` atomically; return its path."""
-        target = self.thumbs / f"{name}.jpg"
-        try:
-            atomic_write(target, jpeg)
-        except OSError as exc:
-            raise MemoryStoreError(f"cannot write snapshot {target}: {exc.strerror or exc}") from exc
+        target = write_snapshot(self.thumbs, name, jpeg)
         return str(target)
+
+    def image(self, path: str) -> bytes | None:
+        """A snapshot's bytes by the path ``save_snapshot`` gave, when it is still under ``thumbs/``."""
+        target = (self.thumbs / Path(path).name).resolve()
+        try:
+            return target.read_bytes() if target.parent == self.thumbs.resolve() else None
+        except OSError:
+            return None
 
     def add(self, moment: Moment, keyframes: Sequence[Keyframe] = ()) -> None:
         """Store (or replace) a moment and its keyframes; durable when this returns."""
@@ -249,7 +254,8 @@ class MomentMemory:
                         (
                             moment.id, moment.camera, moment.kind, moment.start_wall, moment.end_wall,
                             moment.start_pts, moment.end_pts, moment.backend, int(moment.semantic), moment.peak,
-                            moment.thumbnail, _size(moment.thumbnail), time.time(), moment.clip, _size(moment.clip),
+                            moment.thumbnail, file_size(moment.thumbnail), time.time(), moment.clip,
+                            file_size(moment.clip),
                             None if moment.clip_info is None else json.dumps(moment.clip_info),
                         ),
                     )  # fmt: skip
@@ -260,7 +266,7 @@ class MomentMemory:
                     self._db.executemany(
                         "INSERT INTO keyframes VALUES (?,?,?,?,?,?,?)",
                         [
-                            (int(vid), moment.id, k.wall, k.pts, k.thumbnail, _size(k.thumbnail),
+                            (int(vid), moment.id, k.wall, k.pts, k.thumbnail, file_size(k.thumbnail),
                              int(k.embedding is not None))
                             for vid, k in zip(ids, keyframes, strict=True)
                         ],
@@ -495,15 +501,6 @@ class MomentMemory:
     def iter_all(self) -> Iterator[Moment]:
         """Every moment, oldest first."""
         yield from self.search(limit=-1, newest_first=False)
-
-
-def _size(path: str | None) -> int:
-    if not path:
-        return 0
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0
 
 
 def _saved_dim(folder: Path) -> int:

@@ -22,7 +22,7 @@ from streamer.buffer import FrameBuffer
 from streamer.clips import ClipError, clip_frames
 
 from ..memory.asked import AskedFrames
-from ..memory.store import MomentMemory
+from ..memory.backend import Memory
 from ..scoring import InferenceLimiter
 from .answer import Answer, Citation, cite, extractive_text, filters_of
 from .answering import QAFrame, VideoQA
@@ -40,7 +40,7 @@ class Asker:
 
     def __init__(
         self,
-        memory: MomentMemory,
+        memory: Memory,
         *,
         buffers: Mapping[str, FrameBuffer] | None = None,
         selection: Selection | None = None,

@@ -19,8 +19,8 @@ from PIL import Image
 
 from streamer.buffer import FrameBuffer
 
+from ..memory.backend import Memory
 from ..memory.records import Moment
-from ..memory.store import MomentMemory
 from .timeparse import QuestionFilter
 
 __all__ = [
@@ -106,7 +106,7 @@ def _range(asked: QuestionFilter) -> tuple[float | None, float | None]:
 
 def memory_candidates(
     asked: QuestionFilter,
-    memory: MomentMemory,
+    memory: Memory,
     *,
     text_vector: NDArray[np.float32] | None = None,
     pool: int = 64,

@@ -23,8 +23,8 @@ from streamer.reader import CameraStatus, Outage
 
 from ..alerting import Alert
 from ..config import CameraConfig, FeedwatchConfig
+from ..memory.backend import Memory
 from ..memory.records import Feedback
-from ..memory.store import MomentMemory
 from ..qa.answer import Answer
 from ..scoring import Query
 from .health import Health
@@ -69,7 +69,7 @@ class ServicePort(Protocol):
     def config(self) -> FeedwatchConfig: ...
 
     @property
-    def memory(self) -> MomentMemory: ...
+    def memory(self) -> Memory: ...
 
     @property
     def asks(self) -> int:
@@ -114,6 +114,11 @@ class ServicePort(Protocol):
 
     async def reload(self) -> ReloadPlan:
         """Re-read the config file and apply the difference; :class:`ConfigError` (nothing changed) if invalid."""
+        ...
+
+    @property
+    def reloading(self) -> bool:
+        """Whether a reload (or a region change) is being applied right now."""
         ...
 
     def query_frames(self) -> dict[str, int]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..alerting import Alert, AlertKind, ContextKeyframe, with_snapshot_path
+from ..memory.backend import Memory
 from ..memory.records import Keyframe, Moment
-from ..memory.store import MomentMemory
 
 __all__ = ["MomentRecorder"]
 
@@ -12,7 +12,7 @@ __all__ = ["MomentRecorder"]
 class MomentRecorder:
     """Write what the pipeline decides to remember. Blocking (disk): call it from a worker thread."""
 
-    def __init__(self, memory: MomentMemory) -> None:
+    def __init__(self, memory: Memory) -> None:
         self.memory = memory
         self.moments = 0
         self.context = 0

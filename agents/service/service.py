@@ -35,9 +35,9 @@ from ..alerting.feedback import FeedbackGate
 from ..alerting.scheduler import ModelFramesListener
 from ..config import CameraConfig, FeedwatchConfig, format_validation_error
 from ..memory.asked import AskedFrames
+from ..memory.backend import Memory, open_memory
 from ..memory.records import Feedback
 from ..memory.retention import prune
-from ..memory.store import MomentMemory
 from ..qa.answer import Answer
 from ..qa.answering import create_videoqa
 from ..qa.asker import Asker
@@ -68,7 +68,7 @@ _SHUTDOWN_S = 8.0
 class _Running:
     """What exists only while the service runs."""
 
-    def __init__(self, memory: MomentMemory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
+    def __init__(self, memory: Memory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
                  output: OutputStage, recorder: MomentRecorder, clipper: Clipper,
                  gate: FeedbackGate) -> None:  # fmt: skip
         self.memory = memory
@@ -147,7 +147,7 @@ class Service:
         return self._run
 
     @property
-    def memory(self) -> MomentMemory:
+    def memory(self) -> Memory:
         return self._live().memory
 
     @property
@@ -165,6 +165,10 @@ class Service:
     def reloadable(self) -> bool:
         return self._reload_from is not None
 
+    @property
+    def reloading(self) -> bool:
+        return self._reloading.locked()
+
     async def reload(self) -> ReloadPlan:
         """Read the config file again and apply the difference (see :mod:`.reload`); :class:`ConfigError`, with
         nothing changed, when the file is invalid or cannot be read."""
@@ -174,7 +178,7 @@ class Service:
             try:
                 new = await asyncio.to_thread(self._reload_from)
                 new = await asyncio.to_thread(self._regions.overlay, new)
-                if not new.cameras:
+                if not new.cameras and not new.fleet.url:  # a fleet's node may hold none for a while
                     raise ConfigError("the config configures no cameras; a running service keeps at least one")
             except ConfigError as exc:
                 log.error("reload refused, nothing changed: %s", exc)
@@ -419,7 +423,7 @@ class Service:
         self._analysis_size = scorer.input_size
         try:
             async with contextlib.AsyncExitStack() as stack:
-                memory = await asyncio.to_thread(MomentMemory, cfg.memory.path)
+                memory = await asyncio.to_thread(open_memory, cfg.memory.path, cfg.memory.url)
                 stack.push_async_callback(asyncio.to_thread, memory.close)  # fsyncs: never on the loop
                 await asyncio.to_thread(self._prune, memory)
                 for cam in cfg.cameras:
@@ -446,7 +450,7 @@ class Service:
             await asyncio.to_thread(scorer.close)
         return self._report(time.monotonic() - t0)
 
-    async def _assemble(self, scorer: Scorer, memory: MomentMemory) -> _Running:
+    async def _assemble(self, scorer: Scorer, memory: Memory) -> _Running:
         cfg = self._config
         store = QueryStore(cfg.memory.path / "queries.json")
         configured = [Query.from_config(q) for q in cfg.queries]
@@ -574,14 +578,14 @@ class Service:
         finally:
             await run.output.put(None)
 
-    def _prune(self, memory: MomentMemory) -> None:
+    def _prune(self, memory: Memory) -> None:
         prune(
             memory,
             max_age_s=self._config.memory.retention_days * 86400,
             max_bytes=int(self._config.memory.max_mb * 2**20),
         )
 
-    async def _prune_periodically(self, until: asyncio.Task[None], memory: MomentMemory) -> None:
+    async def _prune_periodically(self, until: asyncio.Task[None], memory: Memory) -> None:
         while not until.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(until), _PRUNE_EVERY_S)

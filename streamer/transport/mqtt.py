@@ -52,6 +52,7 @@ class MqttSettings:
     port: int = 1883
     prefix: str = "feedwatch"
     client_id: str | None = None
+    node: str | None = None  # in a fleet: this node's name, and its own availability topic
     username: str | None = None
     password: str | None = None
     qos: int = 1
@@ -108,6 +109,9 @@ class MqttPublisher:
 
     @property
     def available_topic(self) -> str:
+        """``<prefix>/available``; a fleet's node has its own, ``<prefix>/node/<node>/available``."""
+        if self.settings.node:
+            return f"{self.settings.prefix}/node/{self.settings.node}/available"
         return f"{self.settings.prefix}/available"
 
     def topic(self, *parts: str) -> str:
