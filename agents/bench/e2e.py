@@ -32,7 +32,7 @@ import yaml
 from .common import LocalBroker, free_port, percentile, wait_port, wait_stream
 from .rtsp import free_udp_block, perl_rtsp_server_command
 
-__all__ = ["run_e2e_bench"]
+__all__ = ["Feeds", "run_e2e_bench"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -49,7 +49,7 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-class _Feeds:
+class Feeds:
     """The cameras' streams: an RTSP server with one publisher per camera, or paced files."""
 
     def __init__(self, clips: list[Path], cameras: int, use_rtsp: bool) -> None:
@@ -58,7 +58,7 @@ class _Feeds:
         self.client_port = free_port()
         self.source_port = free_port()
 
-    def __enter__(self) -> _Feeds:
+    def __enter__(self) -> Feeds:
         if not self.use_rtsp:
             return self
         rtp = free_udp_block(2 * self.cameras + 8)  # two RTP ports per stream
@@ -162,7 +162,7 @@ def service_config(urls: list[str], scorer: dict[str, Any], broker_port: int, me
 def _step(
     cameras: int, seconds: float, clips: list[Path], scorer: dict[str, Any], use_rtsp: bool, work: Path
 ) -> dict[str, Any]:
-    with LocalBroker(work) as broker, _Feeds(clips, cameras, use_rtsp) as feeds:
+    with LocalBroker(work) as broker, Feeds(clips, cameras, use_rtsp) as feeds:
         config = service_config([feeds.url(i) for i in range(cameras)], scorer, broker.port, work / "memory")
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))

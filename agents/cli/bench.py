@@ -45,6 +45,10 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--queries", type=int, default=300, help="searches to time (default 300)")
     b.add_argument("--no-uniform", action="store_true", help="skip the uniform-random worst case")
     b.add_argument("--work", type=Path, help="folder for the temporary memory (default: the system temp dir)")
+    b.add_argument(
+        "--url",
+        help="also the PostgreSQL memory on the same vectors, in a temporary schema of this database (postgresql://...)",
+    )
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b = bench.add_parser(
         "e2e", help="cameras in real time through the service and a broker: alert latency, CPU, memory"
@@ -109,8 +113,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise FeedwatchError("bench memory: --n must be at least 100 and --dim at least 2")
         progress(f"building memories of {args.n:,} vectors of {args.dim} dims")
         report = membench.run_memory_bench(
-            args.n, args.dim, queries=args.queries, uniform_too=not args.no_uniform, progress=progress, work=args.work
-        )
+            args.n, args.dim, queries=args.queries, uniform_too=not args.no_uniform, progress=progress, work=args.work,
+            url=args.url,
+        )  # fmt: skip
         print(json.dumps(report, indent=2) if args.json else membench.format_report(report))
         return 0
     if args.bench == "e2e":
