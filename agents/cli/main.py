@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from streamer.errors import FeedwatchError
 from streamer.redact import redact_text
 
-from . import ask, bench, check, clip, evaluate, models, reload, run, validate
+from . import ask, bench, check, clip, evaluate, fleet, models, reload, run, validate
 
 __all__ = ["build_parser", "main"]
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="informational logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for family in (run, reload, check, ask, clip, validate, models, evaluate, bench):
+    for family in (run, reload, check, ask, clip, validate, models, evaluate, bench, fleet):
         family.add_parsers(sub)
     return parser
 

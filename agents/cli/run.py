@@ -12,6 +12,7 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from streamer.errors import ConfigError, FeedwatchError
 from streamer.redact import redact_url
 from streamer.urls import is_file_source
 
-from ..config import BACKEND_NAMES, default_memory_dir, read_config_file, validate_config
+from ..config import BACKEND_NAMES, FeedwatchConfig, default_memory_dir, read_config_file, validate_config
 from .common import load_with_memory
 
 if TYPE_CHECKING:  # the service and its APIs load when a command runs, not for --help
@@ -188,15 +189,41 @@ def _cmd_watch(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_with_memory(args.config, args.memory)
-    if not config.cameras:
-        raise ConfigError(f"{args.config} configures no cameras; add some under 'cameras:'")
     from ..api import extensions_for
     from ..service import Service
 
-    service = Service(
-        config, retry=True, extensions=extensions_for(config),
-        reload_from=functools.partial(load_with_memory, args.config, args.memory),
-    )  # fmt: skip
+    load = functools.partial(load_with_memory, args.config, args.memory)
+    if config.fleet.url:
+        return _run_in_fleet(args, config, load)
+    if not config.cameras:
+        raise ConfigError(f"{args.config} configures no cameras; add some under 'cameras:'")
+    service = Service(config, retry=True, extensions=extensions_for(config), reload_from=load)
+    return _run_service(args, service, config)
+
+
+def _run_in_fleet(args: argparse.Namespace, config: FeedwatchConfig, load: Callable[[], FeedwatchConfig]) -> int:
+    """A node of a fleet: its cameras and queries come from the fleet's database, as its leases give them."""
+    from ..api import extensions_for
+    from ..service import Service
+    from ..service.fleet import FleetMember
+
+    if config.cameras or config.queries:
+        log.warning(
+            "fleet: the cameras and queries of %s are not this node's: a fleet's come from its database "
+            "('feedwatch fleet import %s' makes them the fleet's)", args.config, args.config,
+        )  # fmt: skip
+    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    api = f"http://{host}:{config.http.port}" if config.http.enabled else None
+    member = FleetMember(config, load, api)
+    start = member.join()
+    try:
+        service = Service(start, retry=True, extensions=[*extensions_for(start), member], reload_from=member.view)
+        return _run_service(args, service, start)
+    finally:
+        member.leave()  # a node that could not start hands its cameras on now, not at its leases' expiry
+
+
+def _run_service(args: argparse.Namespace, service: Service, config: FeedwatchConfig) -> int:
     report = asyncio.run(run_until_signalled(service, reload=True))
     print(_summary(report, config.memory.path), file=sys.stderr)
     if args.report is not None:

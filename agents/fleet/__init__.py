@@ -1,0 +1,1 @@
+"""Several feedwatch nodes as one: the fleet's cameras, queries and camera leases in PostgreSQL."""

@@ -1,0 +1,212 @@
+"""A ``feedwatch run`` node in a fleet: it holds the cameras its leases give it, and follows the fleet's queries.
+
+The node's configuration is its config file with the cameras and queries taken from the fleet's database: the
+cameras it holds, and the queries that apply to them (a query's camera lists cut down to those cameras; a query
+for none of them is left out). Every ``fleet.renew_s`` the node renews its leases (see
+:mod:`agents.fleet.store`); when the cameras it holds change, it reloads, which starts and stops only the
+cameras that changed. A camera it should give back to a newcomer is stopped first and released after, so no
+camera is ever watched by two nodes. When the database cannot be reached for longer than a lease, the node
+stops its cameras: by then another node may hold them.
+
+Query changes made on this node (HTTP, MQTT, the page) are written to the fleet's database, which tells every
+node (LISTEN/NOTIFY); each then reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from streamer.errors import FeedwatchError
+
+from ..config import FeedwatchConfig, QueryConfig
+from ..fleet.store import CHANNEL, FleetStore
+from .port import ServicePort
+
+__all__ = ["FleetMember", "fleet_view"]
+
+log = logging.getLogger(__name__)
+
+
+def fleet_view(base: FeedwatchConfig, cameras: list[Any], queries: list[QueryConfig]) -> FeedwatchConfig:
+    """``base`` with these cameras, and the queries as they apply to them."""
+    held = {c.id for c in cameras}
+    mine = []
+    for q in queries:
+        if q.cameras and not held.intersection(q.cameras):
+            continue
+        mine.append(
+            q.model_copy(
+                update={
+                    "cameras": [c for c in q.cameras if c in held],
+                    "disarmed": [c for c in q.disarmed if c in held],
+                }
+            )
+        )
+    return base.model_copy(update={"cameras": list(cameras), "queries": mine})
+
+
+class FleetMember:
+    """An extension of the service: leases, reloads when they change, and the fleet's queries."""
+
+    def __init__(self, config: FeedwatchConfig, load_base: Callable[[], FeedwatchConfig], api: str | None) -> None:
+        fleet = config.fleet
+        assert fleet.url is not None
+        self.url = fleet.url
+        self.node = fleet.node_id
+        self.settings = fleet
+        self.api = api
+        self._load_base = load_base
+        self.store = FleetStore(fleet.url)
+        self.held: list[str] = []
+        self._lock = threading.Lock()
+        self._surplus: str | None = None
+        self._port: ServicePort | None = None
+        self._left = False
+        self._pushes: set[asyncio.Task[None]] = set()
+
+    def join(self) -> FeedwatchConfig:
+        """Claim this node's first cameras; the configuration to start with."""
+        self.held, self._surplus = self.store.heartbeat(
+            self.node, lease_s=self.settings.lease_s, max_cameras=self.settings.max_cameras, api=self.api
+        )
+        log.info("fleet: node %s joined %s holding %s", self.node, self.store.where, self.held or "no camera yet")
+        return self.view()
+
+    def view(self) -> FeedwatchConfig:
+        """The configuration this node should run now (read from the database; blocks)."""
+        with self._lock:
+            held = [c for c in self.held if c != self._surplus]
+        return fleet_view(self._load_base(), self.store.cameras(held), self.store.queries())
+
+    async def start(self, port: ServicePort, stack: contextlib.AsyncExitStack) -> None:
+        self._port = port
+        port.on_queries(self._queries_changed)
+        task = asyncio.create_task(self._renew(port), name="fleet-leases")
+        listener = asyncio.create_task(self._listen(port), name="fleet-listen")
+
+        async def leave() -> None:
+            for t in (task, listener):
+                t.cancel()
+            await asyncio.gather(task, listener, return_exceptions=True)
+            # Stopping: the cameras are closed by now; hand them to the others at once rather than at expiry.
+            await asyncio.to_thread(self.leave)
+
+        stack.push_async_callback(leave)
+
+    def leave(self) -> None:
+        """Give back every camera and leave the fleet (idempotent; blocks)."""
+        if self._left:
+            return
+        self._left = True
+        with contextlib.suppress(FeedwatchError):
+            self.store.release(self.node)
+        self.store.close()
+
+    async def _renew(self, port: ServicePort) -> None:
+        fleet = self.settings
+        last_ok = time.monotonic()
+        while True:
+            await asyncio.sleep(fleet.renew_s)
+            try:
+                held, surplus = await asyncio.to_thread(
+                    self.store.heartbeat, self.node, lease_s=fleet.lease_s, max_cameras=fleet.max_cameras,
+                    api=self.api, lag_s=_lag(port),
+                )  # fmt: skip
+                last_ok = time.monotonic()
+            except FeedwatchError as exc:
+                log.error("fleet: cannot renew the leases of %s: %s", self.node, exc)
+                if self.held and time.monotonic() - last_ok > fleet.lease_s * 0.8:
+                    log.error("fleet: leases of %s about to expire; stopping its cameras", self.node)
+                    held, surplus = [], None
+                else:
+                    continue
+            with self._lock:
+                changed = held != self.held or surplus != self._surplus
+                self.held, self._surplus = held, surplus
+            if changed:
+                await self._apply(port)
+            if surplus is not None:
+                # Stopped above: now another node may take it.
+                with contextlib.suppress(FeedwatchError):
+                    await asyncio.to_thread(self.store.give_back, self.node, surplus)
+                with self._lock:
+                    self.held = [c for c in self.held if c != surplus]
+                    self._surplus = None
+
+    async def _apply(self, port: ServicePort) -> None:
+        try:
+            plan = await port.reload()
+        except FeedwatchError as exc:
+            log.error("fleet: could not apply the fleet's configuration: %s", exc)
+            return
+        if plan.cameras_added or plan.cameras_removed:
+            log.info("fleet: node %s now holds %s", self.node, [c.id for c in port.config.cameras])
+
+    async def _listen(self, port: ServicePort) -> None:
+        """Reload when the fleet's cameras or queries change (NOTIFY), reconnecting when the database goes away."""
+        import psycopg
+
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    async for note in conn.notifies():
+                        log.info("fleet: %s changed; applying", json.loads(note.payload).get("changed", "config"))
+                        await self._apply(port)
+            except psycopg.Error as exc:
+                log.warning("fleet: listening for changes failed (%s); again in %.0f s", exc, self.settings.renew_s)
+                await asyncio.sleep(self.settings.renew_s)
+
+    def _queries_changed(self) -> None:
+        """A query changed on this node: write it to the fleet (the others hear of it), unless it came from there."""
+        port = self._port
+        if port is None or port.reloading:  # a reload sets the fleet's queries: nothing to write back
+            return
+        local = {q.id: q for q in port.queries()}
+        configured = {q.id: q for q in port.config.queries}
+        if set(local) == set(configured) and all(
+            QueryConfig.model_validate(local[i].to_dict()) == configured[i] for i in local
+        ):
+            return  # what the fleet said: nothing to tell it
+        held = {c.id for c in port.config.cameras}
+        task = asyncio.get_running_loop().create_task(self._push(local, configured, held), name="fleet-push-queries")
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    async def _push(self, local: dict[str, Any], configured: dict[str, QueryConfig], held: set[str]) -> None:
+        try:
+            await self._write_queries(local, configured, held)
+        except FeedwatchError as exc:
+            # Kept on this node (its own queries file); the fleet's stay as they were until it is reachable.
+            log.error("fleet: a query change made here could not be written to the fleet: %s", exc)
+
+    async def _write_queries(self, local: dict[str, Any], configured: dict[str, QueryConfig], held: set[str]) -> None:
+        fleet = {q.id: q for q in await asyncio.to_thread(self.store.queries)}
+        for qid, query in local.items():
+            mine = QueryConfig.model_validate(query.to_dict())
+            if configured.get(qid) == mine:
+                continue
+            before = fleet.get(qid)
+            if before is not None:  # this node speaks for its own cameras only
+                others = [c for c in before.cameras if c not in held]
+                cams = [] if not before.cameras else others + list(mine.cameras)
+                if before.cameras and not mine.cameras:
+                    cams = before.cameras  # "all of mine" within a query for some cameras: keep its cameras
+                disarmed = [c for c in before.disarmed if c not in held] + list(mine.disarmed)
+                mine = mine.model_copy(update={"cameras": cams, "disarmed": disarmed})
+            await asyncio.to_thread(self.store.set_query, mine)
+        for qid in set(configured) - set(local):
+            await asyncio.to_thread(self.store.delete_query, qid)
+
+
+def _lag(port: ServicePort) -> float | None:
+    """The node's scoring lag now: the most any of its cameras is behind."""
+    return round(max((c.lag_s for c in port.camera_reports()), default=0.0), 3)
