@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..config import FeedwatchConfig
 from ..service.port import Extension
 from .http import HttpApi
@@ -16,5 +18,6 @@ def extensions_for(config: FeedwatchConfig) -> list[Extension]:
     if config.mqtt.enabled:
         extensions.append(MqttApi(config))
     if config.http.enabled:
-        extensions.append(HttpApi.from_config(config.http))
+        fleet_token = os.environ.get(config.fleet.token_env) or None if config.fleet.url else None
+        extensions.append(HttpApi.from_config(config.http, fleet_token))
     return extensions

@@ -62,8 +62,12 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body: int = 65536) -> Any:
-    """The ASGI app for a running service; with a ``token`` every API call must present it."""
+def create_app(
+    port: ServicePort, hub: EventHub, token: str | None, *, fleet_token: str | None = None, max_body: int = 65536
+) -> Any:
+    """The ASGI app for a running service; with a ``token`` every API call must present it (or the fleet's token,
+    which a fleet's nodes present to each other, when there is one)."""
+    tokens = [t for t in (token, fleet_token) if t is not None]
     app = FastAPI(
         title="feedwatch",
         version=package_version(),
@@ -75,11 +79,11 @@ def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body:
     app.openapi = functools.partial(_openapi_now, app, port)  # type: ignore[method-assign]
 
     def has_token(request: Request) -> bool:
-        if token is None:
+        if not tokens:
             return True
         header = request.headers.get("authorization", "")
         given = header[7:].strip() if header[:7].lower() == "bearer " else request.cookies.get(COOKIE)
-        return token_matches(given, token)
+        return any([token_matches(given, t) for t in tokens])  # a list: both compared, whichever matches
 
     def authorised(request: Request) -> None:
         if not has_token(request):
@@ -106,8 +110,8 @@ def create_app(port: ServicePort, hub: EventHub, token: str | None, *, max_body:
     @app.post("/api/login", status_code=204, responses={401: {"model": ErrorOut, "description": "Wrong token."}})
     async def login(body: LoginIn, response: Response) -> None:
         """Check a token and set it as an HttpOnly same-site cookie (for the page, its images and event stream)."""
-        if token is not None:
-            if not token_matches(body.token, token):
+        if tokens:
+            if not any([token_matches(body.token, t) for t in tokens]):
                 raise HTTPException(401, "wrong token")
             response.set_cookie(COOKIE, body.token, httponly=True, samesite="strict", path="/")
 

@@ -1,7 +1,9 @@
 """HTTP routes for what is happening now: cameras, standing queries, alerts, and the live event stream.
 
 - ``GET /api/cameras``, ``GET /api/cameras/{id}/snapshot.jpg``: cameras, their status and counters, and the
-  newest buffered frame; ``GET /api/cameras/{id}/clip.mp4?since=&until=``: any range still in its kept packets.
+  newest buffered frame; ``GET /api/cameras/{id}/clip.mp4?since=&until=``: any range still in its kept packets;
+  ``GET /api/cameras/{id}/frames?since=&until=&limit=``: buffered frames spread over a range (what a fleet's node
+  asks the node holding a camera for, to answer a question).
 - ``GET|POST /api/queries``, ``DELETE /api/queries/{id}``: the standing queries (persisted like the MQTT ones).
 - ``GET /api/alerts``: open alerts and ended ones (filtered by camera, query and time; paged);
   ``GET /api/alerts/{id}/snapshot.jpg``; ``GET /api/alerts/{id}/clip.mp4`` (with HTTP range requests).
@@ -11,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import re
 import shutil
 import tempfile
@@ -20,10 +24,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, WithJsonSchema
 from starlette.background import BackgroundTask
 
 from streamer.errors import ClipError, ConfigError, FeedwatchError
+from streamer.frames import Frame
 from streamer.transport.events import EventHub
 
 from ..alerting import Alert
@@ -61,6 +67,18 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "descript
 def invalid(where: tuple[str, ...], message: str) -> RequestValidationError:
     """A 422 shaped like FastAPI's own validation errors, for rules a schema cannot say (a camera that exists)."""
     return RequestValidationError([{"type": "value_error", "loc": where, "msg": message, "input": None}])
+
+
+class BufferedFrameOut(BaseModel):
+    wall: float = Field(description="When the frame was seen (Unix seconds).")
+    pts: float = Field(description="Its presentation time in the stream (seconds).")
+    image_png: str = Field(description="Its analysis-size pixels (what the models see), a base64 PNG.")
+    snapshot_jpeg: str | None = Field(description="The frame at snapshot size, a base64 JPEG; null when none was kept.")
+
+
+class BufferedFramesOut(BaseModel):
+    camera: str
+    frames: list[BufferedFrameOut]
 
 
 class OutageOut(BaseModel):
@@ -228,6 +246,15 @@ async def stored_jpeg(path: str | None, root: Path, memory: Memory) -> Response:
     raise HTTPException(404, "no such image (it may have been removed by retention)")
 
 
+def _encoded(frame: Frame) -> BufferedFrameOut:
+    png = io.BytesIO()
+    Image.fromarray(frame.image).save(png, format="PNG", compress_level=1)
+    return BufferedFrameOut(
+        wall=frame.wall, pts=frame.pts, image_png=base64.b64encode(png.getvalue()).decode(),
+        snapshot_jpeg=base64.b64encode(frame.snapshot).decode() if frame.snapshot is not None else None,
+    )  # fmt: skip
+
+
 def _query_out(q: StandingQuery, scored: dict[str, int]) -> QueryOut:
     return QueryOut(
         id=q.id, text=q.text, threshold=q.threshold, cameras=list(q.cameras), zones=list(q.zones), armed=q.armed,
@@ -281,6 +308,25 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         if newest is None or newest.snapshot is None:
             raise HTTPException(404, f"camera {camera!r} has no frame yet")
         return Response(newest.snapshot, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @api.get("/cameras/{camera}/frames", response_model=BufferedFramesOut, responses=NOT_FOUND)
+    async def camera_frames(
+        camera: str,
+        since: Annotated[
+            float | None, Query(allow_inf_nan=False, description="Unix seconds; default: the oldest.")
+        ] = None,
+        until: Annotated[
+            float | None, Query(allow_inf_nan=False, description="Unix seconds; default: the newest.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=64, description="At most this many, spread evenly over the range.")] = 16,
+    ) -> BufferedFramesOut:
+        """Frames from the camera's rolling buffer in ``[since, until]``, oldest first: what a question about the last
+        minutes looks at. A fleet's node fetches them from the node that holds the camera."""
+        if camera not in port.camera_ids():
+            raise HTTPException(404, f"no camera {camera!r}")
+        frames = port.buffered_frames(camera, since, until, limit)  # on the loop: the buffers are its
+        encoded = await asyncio.to_thread(lambda: [_encoded(f) for f in frames])
+        return BufferedFramesOut(camera=camera, frames=encoded)
 
     @api.get(
         "/cameras/{camera}/clip.mp4",

@@ -204,20 +204,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _run_in_fleet(args: argparse.Namespace, config: FeedwatchConfig, load: Callable[[], FeedwatchConfig]) -> int:
     """A node of a fleet: its cameras and queries come from the fleet's database, as its leases give them."""
     from ..api import extensions_for
+    from ..api.http import HttpApi
     from ..service import Service
-    from ..service.fleet import FleetMember
+    from ..service.fleet import FleetMember, advertised_api
 
     if config.cameras or config.queries:
         log.warning(
             "fleet: the cameras and queries of %s are not this node's: a fleet's come from its database "
             "('feedwatch fleet import %s' makes them the fleet's)", args.config, args.config,
         )  # fmt: skip
-    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
-    api = f"http://{host}:{config.http.port}" if config.http.enabled else None
-    member = FleetMember(config, load, api)
+    extensions = extensions_for(config)
+    http = next((e for e in extensions if isinstance(e, HttpApi)), None)
+    member = FleetMember(config, load, lambda: advertised_api(config, http.bound_port if http else None))
     start = member.join()
     try:
-        service = Service(start, retry=True, extensions=[*extensions_for(start), member], reload_from=member.view)
+        service = Service(
+            start, retry=True, extensions=[*extensions, member], reload_from=member.view, frames_elsewhere=member
+        )
         return _run_service(args, service, start)
     finally:
         member.leave()  # a node that could not start hands its cameras on now, not at its leases' expiry

@@ -549,6 +549,30 @@ class FleetSettings(_Strict):
         default=10.0, ge=1, le=600, description="A camera's lease lasts this long unless renewed (failover time)."
     )
     renew_s: float = Field(default=2.0, gt=0, le=120, description="How often the node renews its leases.")
+    advertise: str | None = Field(
+        default=None,
+        description="The address other nodes reach this node's HTTP API at (http://host:port); default: http.host "
+        "and the bound port, with the host name when http.host is every address.",
+    )
+    token_env: str = Field(
+        default="FEEDWATCH_FLEET_TOKEN",
+        description="Environment variable holding the token the fleet's nodes present to each other's HTTP API "
+        "(for recent frames of the cameras they hold); each node's API accepts it beside its own http token. "
+        "Unset: the node presents its http token.",
+    )
+    fetch_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a question waits for another node's recent frames: a dead node costs only its own.",
+    )
+
+    @field_validator("advertise")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"advertise must be an http:// or https:// URL, not {url!r}")
+        return url.rstrip("/") if url is not None else None
 
     @field_validator("url")
     @classmethod

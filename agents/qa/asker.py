@@ -1,10 +1,10 @@
 """Answering a question: parse its time and camera phrases, retrieve, select frames, answer, cite.
 
 Retrieval covers the memory and, inside the running service, the cameras' rolling buffers
-(:mod:`.retrieval`); selection keeps the best few frames with the scorer's own models (:mod:`.selection`);
-an answering model (:mod:`.answering`) sees them in time order with their timestamps. With no answering
-model the answer is extractive and says so. The service and ``feedwatch ask`` on the disk share this one
-pipeline.
+(:mod:`.retrieval`; in a fleet, those of the cameras other nodes hold too); selection keeps the best few frames
+with the scorer's own models (:mod:`.selection`); an answering model (:mod:`.answering`) sees them in time order
+with their timestamps. With no answering model the answer is extractive and says so. The service and
+``feedwatch ask`` on the disk share this one pipeline.
 
 Only model calls hold the inference limiter (the question's text embedding, the selection); retrieval and
 disk work never do, and the answering model, a separate model, has a limiter of its own, so a question
@@ -26,7 +26,7 @@ from ..memory.backend import Memory
 from ..scoring import InferenceLimiter
 from .answer import Answer, Citation, cite, extractive_text, filters_of
 from .answering import QAFrame, VideoQA
-from .retrieval import Candidate, buffer_candidates, memory_candidates, merge_candidates
+from .retrieval import Candidate, FrameSource, buffer_candidates, memory_candidates, merge_candidates
 from .selection import Picked, Selected, Selection, TimeSelection
 from .timeparse import parse_question
 
@@ -51,6 +51,7 @@ class Asker:
         pool: int = 64,
         asked: AskedFrames | None = None,
         clip_fps: float = 4.0,
+        elsewhere: FrameSource | None = None,
     ) -> None:
         self.memory = memory
         self.buffers: Mapping[str, FrameBuffer] = buffers if buffers is not None else {}
@@ -63,6 +64,7 @@ class Asker:
         self.pool = pool
         self.asked = asked
         self.clip_fps = clip_fps
+        self.elsewhere = elsewhere  # a fleet's other nodes: the recent frames of the cameras they hold
 
     async def ask(
         self, question: str, *, limit: int = 5, now: datetime | None = None, alert: str | None = None
@@ -78,15 +80,24 @@ class Asker:
             return await self._ask_alert(question, alert, limit)
         t0 = time.perf_counter()
         remembered_cameras = await asyncio.to_thread(self.memory.cameras)
-        cameras = sorted(set(self.buffers) | set(remembered_cameras))
+        remote_cameras = await self.elsewhere.cameras() if self.elsewhere is not None else []
+        cameras = sorted(set(self.buffers) | set(remembered_cameras) | set(remote_cameras))
         asked = parse_question(question, now or datetime.now().astimezone(), cameras)
         semantic = asked.text or question
         t1 = time.perf_counter()
         buffered = buffer_candidates(asked, self.buffers, per_camera=self.per_camera)  # on the loop: buffers are its
+        fetching = (
+            asyncio.create_task(self.elsewhere.frames(asked, self.per_camera)) if self.elsewhere is not None else None
+        )  # meanwhile: the memory's search
         vector = None
         if self.selection.uses_model and self.memory.semantic_search:
             vector = await self.limiter.run(self.selection.text_vector, semantic)
         remembered = await asyncio.to_thread(memory_candidates, asked, self.memory, text_vector=vector, pool=self.pool)
+        counts = {"memory": len(remembered), "buffer": len(buffered)}
+        if fetching is not None:
+            remote = [c for c in await fetching if c.camera not in self.buffers]  # never a camera's frames twice
+            counts["elsewhere"] = len(remote)
+            buffered += remote
         candidates = merge_candidates(remembered, buffered)
         t2 = time.perf_counter()
         keep = self.budget if self.answerer is not None else limit
@@ -110,8 +121,7 @@ class Asker:
             text = extractive_text(asked, chosen, citations, picked.how, bool(buffered))
         t4 = time.perf_counter()
         return self._answer(
-            question, text, backend, picked, citations, {"memory": len(remembered), "buffer": len(buffered)},
-            (t0, t1, t2, t3, t4), filters_of(asked),
+            question, text, backend, picked, citations, counts, (t0, t1, t2, t3, t4), filters_of(asked),
         )  # fmt: skip
 
     async def _ask_alert(self, question: str, alert: str, limit: int) -> Answer:

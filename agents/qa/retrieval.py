@@ -12,12 +12,14 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from streamer.buffer import FrameBuffer
+from streamer.frames import Frame
 
 from ..memory.backend import Memory
 from ..memory.records import Moment
@@ -25,11 +27,13 @@ from .timeparse import QuestionFilter
 
 __all__ = [
     "Candidate",
+    "FrameSource",
     "buffer_candidates",
     "memory_candidates",
     "merge_candidates",
     "question_words",
     "shared_words",
+    "spread",
 ]
 
 _STOP_WORDS = (
@@ -85,6 +89,19 @@ class Candidate:
                 return np.asarray(img.convert("RGB"))
         except OSError:
             return None
+
+
+class FrameSource(Protocol):
+    """Recent frames of cameras whose buffers are elsewhere: in a fleet, those of the cameras other nodes hold."""
+
+    async def cameras(self) -> list[str]:
+        """The cameras it can ask about (for the question's camera phrases); empty when it cannot tell now."""
+        ...
+
+    async def frames(self, asked: QuestionFilter, per_camera: int) -> list[Candidate]:
+        """Up to ``per_camera`` buffered frames of each asked camera it reaches, as ``buffer`` candidates, within its
+        own deadline; what it cannot reach in time it leaves out (never raises for that)."""
+        ...
 
 
 def question_words(text: str) -> set[str]:
@@ -146,12 +163,18 @@ def buffer_candidates(
     for camera, buf in buffers.items():
         if asked.camera is not None and camera != asked.camera:
             continue
-        frames = buf.window_wall(since if since is not None else float("-inf"), until if until is not None else np.inf)
-        if len(frames) > per_camera:
-            picks = np.linspace(0, len(frames) - 1, per_camera).round().astype(int)
-            frames = [frames[i] for i in sorted(set(picks.tolist()))]
+        frames = spread(buf, since, until, per_camera)
         out += [Candidate(camera, f.wall, "buffer", image=f.image, snapshot=f.snapshot) for f in frames]
     return out
+
+
+def spread(buf: FrameBuffer, since: float | None, until: float | None, n: int) -> list[Frame]:
+    """Up to ``n`` of the buffer's frames in ``[since, until]``, evenly spread, oldest first (on the buffer's loop)."""
+    frames = buf.window_wall(since if since is not None else float("-inf"), until if until is not None else np.inf)
+    if len(frames) > n:
+        picks = np.linspace(0, len(frames) - 1, n).round().astype(int)
+        frames = [frames[i] for i in sorted(set(picks.tolist()))]
+    return frames
 
 
 def merge_candidates(remembered: list[Candidate], buffered: list[Candidate]) -> list[Candidate]:

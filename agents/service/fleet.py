@@ -10,26 +10,43 @@ stops its cameras: by then another node may hold them.
 
 Query changes made on this node (HTTP, MQTT, the page) are written to the fleet's database, which tells every
 node (LISTEN/NOTIFY); each then reloads.
+
+A question asked on any node looks at the recent frames of every camera: this node's own buffers, and the others'
+fetched from the node that holds the camera (``GET /api/cameras/{id}/frames``, with the fleet's token), all at
+once and within ``fleet.fetch_timeout_s``, so a dead or slow node costs only its own cameras' frames.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import json
 import logging
+import os
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from streamer.errors import FeedwatchError
 
 from ..config import FeedwatchConfig, QueryConfig
-from ..fleet.store import CHANNEL, FleetStore
+from ..fleet.store import CHANNEL, FleetStore, NodeStatus
+from ..qa.retrieval import Candidate
+from ..qa.timeparse import QuestionFilter
 from .port import ServicePort
 
-__all__ = ["FleetMember", "fleet_view"]
+__all__ = ["FleetMember", "advertised_api", "fleet_view"]
+
+_MAX_FRAMES_BODY = 64 * 2**20  # one node's answer for one camera: 64 frames with their snapshots fit well inside
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +69,38 @@ def fleet_view(base: FeedwatchConfig, cameras: list[Any], queries: list[QueryCon
     return base.model_copy(update={"cameras": list(cameras), "queries": mine})
 
 
-class FleetMember:
-    """An extension of the service: leases, reloads when they change, and the fleet's queries."""
+def advertised_api(config: FeedwatchConfig, bound_port: int | None) -> str | None:
+    """Where the other nodes reach this node's HTTP API: ``fleet.advertise``, or http.host (the host name when it
+    is every address) and the bound port; None while there is none."""
+    if config.fleet.advertise:
+        return config.fleet.advertise
+    if not config.http.enabled or not (bound_port or config.http.port):
+        return None
+    host = config.http.host
+    if host in ("0.0.0.0", "::", ""):
+        import socket
 
-    def __init__(self, config: FeedwatchConfig, load_base: Callable[[], FeedwatchConfig], api: str | None) -> None:
+        host = socket.gethostname()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{bound_port or config.http.port}"
+
+
+class FleetMember:
+    """An extension of the service: leases, reloads when they change, and the fleet's queries; and, for questions,
+    the recent frames of the cameras other nodes hold (a :class:`~agents.qa.retrieval.FrameSource`)."""
+
+    def __init__(
+        self, config: FeedwatchConfig, load_base: Callable[[], FeedwatchConfig], api: Callable[[], str | None]
+    ) -> None:
         fleet = config.fleet
         assert fleet.url is not None
         self.url = fleet.url
         self.node = fleet.node_id
         self.settings = fleet
-        self.api = api
+        self._api = api
+        # What this node presents to the others' APIs: the fleet's token, else its own http token.
+        self._token = os.environ.get(fleet.token_env) or os.environ.get(config.http.token_env) or None
         self._load_base = load_base
         self.store = FleetStore(fleet.url)
         self.held: list[str] = []
@@ -74,7 +113,7 @@ class FleetMember:
     def join(self) -> FeedwatchConfig:
         """Claim this node's first cameras; the configuration to start with."""
         self.held, self._surplus = self.store.heartbeat(
-            self.node, lease_s=self.settings.lease_s, max_cameras=self.settings.max_cameras, api=self.api
+            self.node, lease_s=self.settings.lease_s, max_cameras=self.settings.max_cameras, api=self._api()
         )
         log.info("fleet: node %s joined %s holding %s", self.node, self.store.where, self.held or "no camera yet")
         return self.view()
@@ -117,7 +156,7 @@ class FleetMember:
             try:
                 held, surplus = await asyncio.to_thread(
                     self.store.heartbeat, self.node, lease_s=fleet.lease_s, max_cameras=fleet.max_cameras,
-                    api=self.api, lag_s=_lag(port),
+                    api=self._api(), lag_s=_lag(port),
                 )  # fmt: skip
                 last_ok = time.monotonic()
             except FeedwatchError as exc:
@@ -205,6 +244,81 @@ class FleetMember:
             await asyncio.to_thread(self.store.set_query, mine)
         for qid in set(configured) - set(local):
             await asyncio.to_thread(self.store.delete_query, qid)
+
+    # -- frames of the cameras other nodes hold ---------------------------------------------------------
+
+    async def cameras(self) -> list[str]:
+        try:
+            return [le.camera for le in await asyncio.to_thread(self.store.leases)]
+        except FeedwatchError as exc:
+            log.warning("fleet: cannot list the fleet's cameras for a question: %s", exc)
+            return []
+
+    async def frames(self, asked: QuestionFilter, per_camera: int) -> list[Candidate]:
+        try:
+            nodes = await asyncio.to_thread(self.store.status, self.settings.lease_s)
+        except FeedwatchError as exc:
+            log.warning("fleet: cannot tell which node holds which camera; asking without their frames: %s", exc)
+            return []
+        wanted = [
+            (node, cam) for node in nodes if node.alive and node.api and node.id != self.node
+            for cam in node.cameras if asked.camera is None or cam == asked.camera
+        ]  # fmt: skip
+        if not wanted:
+            return []
+        since = asked.since.timestamp() if asked.since else None
+        until = asked.until.timestamp() if asked.until else None
+        timeout = self.settings.fetch_timeout_s
+        tasks = [
+            asyncio.create_task(asyncio.to_thread(self._fetch, node, cam, since, until, per_camera, timeout))
+            for node, cam in wanted
+        ]
+        done, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:  # its thread ends at its own socket timeout; the question does not wait for it
+            task.cancel()
+        if late:
+            slow = sorted({f"{node.id} ({cam})" for (node, cam), t in zip(wanted, tasks, strict=True) if t in late})
+            log.warning("fleet: no frames within %.1f s from %s; answering without them", timeout, ", ".join(slow))
+        out: list[Candidate] = []
+        for task in done:
+            out += task.result()
+        return out
+
+    def _fetch(
+        self, node: NodeStatus, camera: str, since: float | None, until: float | None, limit: int, timeout: float
+    ) -> list[Candidate]:
+        """One camera's frames from the node that holds it (blocks); none, with a warning, when it fails."""
+        params = {"limit": str(limit)}
+        if since is not None:
+            params["since"] = repr(since)
+        if until is not None:
+            params["until"] = repr(until)
+        url = f"{node.api}/api/cameras/{urllib.parse.quote(camera, safe='')}/frames?{urllib.parse.urlencode(params)}"
+        headers = {"Accept": "application/json"}
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
+                body = json.loads(response.read(_MAX_FRAMES_BODY))
+            return [
+                Candidate(camera, float(f["wall"]), "buffer", image=_png(f["image_png"]),
+                          snapshot=base64.b64decode(f["snapshot_jpeg"]) if f.get("snapshot_jpeg") else None)
+                for f in body["frames"]
+            ]  # fmt: skip
+        except urllib.error.HTTPError as exc:
+            why = "refused the fleet's token (set the same fleet.token_env on every node)" if exc.code == 401 else (
+                f"answered HTTP {exc.code}")  # fmt: skip
+            log.warning("fleet: node %s %s for camera %s's frames", node.id, why, camera)
+        except (urllib.error.URLError, OSError) as exc:
+            log.warning("fleet: node %s at %s did not give camera %s's frames: %s", node.id, node.api, camera, exc)
+        except (ValueError, KeyError, TypeError) as exc:  # not what a feedwatch node answers
+            log.warning("fleet: node %s gave camera %s's frames in a form not understood: %s", node.id, camera, exc)
+        return []
+
+
+def _png(data: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    with Image.open(io.BytesIO(base64.b64decode(data))) as img:
+        return np.asarray(img.convert("RGB"))
 
 
 def _lag(port: ServicePort) -> float | None:

@@ -41,6 +41,7 @@ from ..memory.retention import prune
 from ..qa.answer import Answer
 from ..qa.answering import create_videoqa
 from ..qa.asker import Asker
+from ..qa.retrieval import FrameSource, spread
 from ..qa.selection import selection_for
 from ..scoring import GatedScorer, InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
@@ -100,8 +101,10 @@ class Service:
         scorer: Scorer | None = None,
         extensions: Sequence[Extension] = (),
         reload_from: Callable[[], FeedwatchConfig] | None = None,
+        frames_elsewhere: FrameSource | None = None,
     ) -> None:
         self._config = config
+        self._elsewhere = frames_elsewhere  # a fleet's other nodes, for questions about the cameras they hold
         self._reload_from = reload_from  # reads the config file again (``feedwatch run``); None: no reload
         self.retry = retry
         self._scorer = scorer
@@ -299,6 +302,10 @@ class Service:
         cam = self.cameras.get(camera)
         return cam.latest() if cam is not None else None
 
+    def buffered_frames(self, camera: str, since: float | None, until: float | None, limit: int) -> list[Frame]:
+        buf = self._live().scheduler.buffers.get(camera)
+        return spread(buf, since, until, limit) if buf is not None else []
+
     def queries(self) -> list[Query]:
         if self._run is None:
             return [Query.from_config(q) for q in self._config.queries]
@@ -492,6 +499,7 @@ class Service:
             budget=cfg.qa.frame_budget,
             asked=AskedFrames(cfg.memory.path / "asked"),
             clip_fps=cfg.qa.clip_fps,
+            elsewhere=self._elsewhere,
         )
         return _Running(memory, scheduler, queries, asker, output, recorder, clipper, gate)
 

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.slow
 
 LEASE_S = 4.0
 CAMERAS = 6
+FLEET_TOKEN = "the-fleet-token"  # the nodes present it to each other's APIs, which accept it
+AUTH = {"Authorization": f"Bearer {FLEET_TOKEN}"}
 
 
 class Watcher:
@@ -68,9 +70,9 @@ class Watcher:
         return out
 
 
-def _node_config(tmp_path: Path, i: int, url: str, broker: Broker, http_port: int | None = None) -> Path:
+def _node_config(tmp_path: Path, i: int, url: str, broker: Broker, http_port: int) -> Path:
     path = tmp_path / f"n{i}.yaml"
-    http = {"enabled": True, "port": http_port} if http_port is not None else {"enabled": False}
+    http = {"enabled": True, "port": http_port}
     path.write_text(json.dumps({
         "memory": {"url": url, "path": str(tmp_path / f"n{i}")},
         "fleet": {"url": url, "node_id": f"n{i}", "lease_s": LEASE_S, "renew_s": 1.0},
@@ -82,7 +84,7 @@ def _node_config(tmp_path: Path, i: int, url: str, broker: Broker, http_port: in
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FEEDWATCH_FLEET_TOKEN": FLEET_TOKEN}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "agents.cli", "run", "--config", str(config)], stdout=out, stderr=out, env=env
@@ -112,8 +114,9 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
         }))  # fmt: skip
         imported = run_cli("fleet", "import", str(seed), "--url", pg_url)
         assert imported.returncode == 0, imported.stderr
-        http_port = free_port()  # n0 serves its API: a query changed there must reach every node
-        configs = [_node_config(tmp_path, i, pg_url, broker, http_port if i == 0 else None) for i in range(3)]
+        ports = [free_port() for _ in range(3)]
+        http_port = ports[0]  # a query changed on n0's API must reach every node
+        configs = [_node_config(tmp_path, i, pg_url, broker, ports[i]) for i in range(3)]
         logs = [tmp_path / f"n{i}.log" for i in range(3)]
         nodes = [_start(configs[i], logs[i]) for i in range(3)]
         watcher = Watcher()
@@ -122,14 +125,15 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 await client.subscribe("fw/#", qos=1)
 
                 async def follow() -> None:
-                    async for m in client.messages:
-                        if not isinstance(m.payload, bytes):
-                            continue
-                        if str(m.topic).endswith(("/available", "/armed")):
-                            watcher.available[str(m.topic)] = m.payload.decode()
-                            watcher.changed.set()
-                        elif m.payload.startswith(b"{"):
-                            watcher.on(str(m.topic), json.loads(m.payload))
+                    with contextlib.suppress(aiomqtt.MqttError):  # the client disconnects as the test ends
+                        async for m in client.messages:
+                            if not isinstance(m.payload, bytes):
+                                continue
+                            if str(m.topic).endswith(("/available", "/armed")):
+                                watcher.available[str(m.topic)] = m.payload.decode()
+                                watcher.changed.set()
+                            elif m.payload.startswith(b"{"):
+                                watcher.on(str(m.topic), json.loads(m.payload))
 
                 follower = asyncio.create_task(follow())
 
@@ -148,6 +152,16 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 assert all(n["lag_s"] is not None for n in status["nodes"])
                 assert {watcher.available.get(f"fw/node/n{i}/available") for i in range(3)} == {"online"}
 
+                # A question on n0 about a camera n1 holds cites that camera's recent frames, fetched from n1.
+                (remote,) = watcher.holders()["n1"][:1]
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", headers=AUTH,
+                                             timeout=scaled(60)) as api:  # fmt: skip
+                    said = await api.post("/api/ask", json={"question": f"what is on the {remote} camera?"})
+                assert said.status_code == 200, said.text
+                assert said.json()["filters"]["camera"] == remote and said.json()["candidates"]["elsewhere"] > 0
+                cited = said.json()["citations"]  # and its moments in the shared memory
+                assert {c["camera"] for c in cited} == {remote} and "buffer" in {c["source"] for c in cited}
+
                 # Alerts open; disarming the query through the fleet's database (one import, NOTIFY to every
                 # node) ends them all, each end acknowledged by its node; then it is armed again.
                 await _until(watcher, lambda: len(set(watcher.opened.values())) >= 3, 120, "alerts on 3 cameras", logs)
@@ -165,14 +179,14 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 await _until(watcher, lambda: everywhere("ON"), 30, "armed", logs)
 
                 # Disarmed on one node's HTTP API: n0 writes it to the fleet, and every node's cameras stop.
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as api:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", headers=AUTH) as api:
                     changed = await api.patch("/api/queries/person", json={"armed": False})
                 assert changed.status_code == 200, changed.text
                 await _until(watcher, lambda: everywhere("OFF"), 30, "every camera's query disarmed", logs)
                 with FleetStore(pg_url) as fleet:
                     (query,) = fleet.queries()
                 assert query.armed is False and query.cameras == []  # the fleet's query, not n0's view of it
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as api:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", headers=AUTH) as api:
                     assert (await api.patch("/api/queries/person", json={"armed": True})).status_code == 200
                 await _until(
                     watcher, lambda: all(watcher.available.get(t) == "ON" for t in armed), 30, "re-armed", logs
@@ -185,6 +199,13 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 nodes[victim].wait(timeout=10)
                 killed_at = time.monotonic()
                 watcher.dead.add(f"n{victim}")
+                # Asked at once, while the dead node's leases still stand: its frames are missing, nothing else is.
+                survivor = next(i for i in range(3) if i != victim)
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[survivor]}", headers=AUTH,
+                                             timeout=scaled(60)) as api:  # fmt: skip
+                    said = await api.post("/api/ask", json={"question": "what is happening?", "limit": 20})
+                assert said.status_code == 200, said.text
+                assert said.json()["candidates"]["elsewhere"] > 0  # from the third node, alive
 
                 def taken_over() -> bool:
                     return all(watcher.live.get(c) not in (None, f"n{victim}") for c in lost)
@@ -200,7 +221,6 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 assert not missing, f"acknowledged alerts missing from the memory: {missing}"
 
                 # ask on a node cites moments of cameras other nodes hold.
-                survivor = next(i for i in range(3) if i != victim)
                 asked = run_cli("ask", "when was a person here?", "--config", str(configs[survivor]), "--local",
                                 "--json", "--limit", "20")  # fmt: skip
                 assert asked.returncode == 0, asked.stderr
