@@ -3,7 +3,15 @@ sensor following its state topic, and its snapshot an image entity; with the com
 each query per camera and on all cameras. Entities of deleted queries are removed.
 
 One more, a problem sensor following ``<prefix>/health``, has no availability topic: while feedwatch is unhealthy
-(and says ``offline``, so the others show as unavailable) it stays, ``ON``, with the problems as attributes."""
+(and says ``offline``, so the others show as unavailable) it stays, ``ON``, with the problems as attributes.
+
+In a fleet every node has its own availability topic: a camera's entities follow the node that holds the camera
+(the node that claims it publishes them again, naming its own topic), so they show as unavailable when that node
+dies and come back when another takes the camera. Each node adds a connectivity sensor following its
+availability topic and a problem sensor following its own ``<prefix>/node/<node>/health``. A node removes the
+entities of queries that are gone for the cameras it holds, never those of a camera it let go (another node
+holds it now); the switches that arm a query on all cameras have no availability topic, as any node obeys
+them."""
 
 from __future__ import annotations
 
@@ -39,21 +47,32 @@ class HomeAssistantDiscovery:
     def __init__(self, publisher: MqttPublisher, discovery_prefix: str) -> None:
         self.publisher = publisher
         self.prefix = discovery_prefix
-        self._published: set[str] = set()
+        self._published: dict[str, str | None] = {}  # config topic -> its camera (None: not a camera's)
 
     def publish(self, cameras: list[str], queries: list[Query], *, commands: bool = False) -> None:
         p = self.publisher
         name = p.settings.prefix
+        node = p.settings.node
         device = {"identifiers": [f"feedwatch_{name}"], "name": f"feedwatch ({name})", "manufacturer": "feedwatch"}
         common = {"device": device, "availability_topic": p.available_topic}
         configs: dict[str, dict[str, Any]] = {}
-        uid = f"feedwatch_{name}_health"
+        owner: dict[str, str | None] = {}
+        uid = f"feedwatch_{name}_{node}_health" if node else f"feedwatch_{name}_health"
         configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
-            "name": "problem", "unique_id": uid, "device_class": "problem", "entity_category": "diagnostic",
-            "state_topic": p.topic("health"), "value_template": _PROBLEM_TEMPLATE, "device": device,
-            "json_attributes_topic": p.topic("health"), "json_attributes_template": _PROBLEMS_TEMPLATE,
+            "name": f"{node} problem" if node else "problem", "unique_id": uid, "device_class": "problem",
+            "entity_category": "diagnostic", "state_topic": p.node_topic("health"),
+            "value_template": _PROBLEM_TEMPLATE, "device": device, "json_attributes_topic": p.node_topic("health"),
+            "json_attributes_template": _PROBLEMS_TEMPLATE,
         }  # fmt: skip
+        if node:
+            uid = f"feedwatch_{name}_{node}_node"
+            configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
+                "name": f"node {node}", "unique_id": uid, "device_class": "connectivity", "entity_category":
+                "diagnostic", "state_topic": p.available_topic, "payload_on": "online", "payload_off": "offline",
+                "device": device,
+            }  # fmt: skip
         for cam in cameras:
+            before = set(configs)
             uid = f"feedwatch_{name}_{cam}_status"
             configs[f"{self.prefix}/binary_sensor/{uid}/config"] = {
                 "name": f"{cam} camera", "unique_id": uid, "device_class": "connectivity",
@@ -74,12 +93,19 @@ class HomeAssistantDiscovery:
                 }  # fmt: skip
                 if commands:
                     configs[f"{self.prefix}/switch/{uid}_armed/config"] = _switch(p, cam, q, f"{uid}_armed", common)
+            owner.update(dict.fromkeys(set(configs) - before, cam))
         if commands:  # arming needs the command topics
+            everywhere = {"device": device} if node else common  # in a fleet every node obeys it
             for q in queries:
                 uid = f"feedwatch_{name}_all_{q.id}_armed"
-                configs[f"{self.prefix}/switch/{uid}/config"] = _switch(p, "all", q, uid, common)
+                configs[f"{self.prefix}/switch/{uid}/config"] = _switch(p, "all", q, uid, everywhere)
         for topic, config in configs.items():
             p.publish(topic, json.dumps(config), retain=True)
-        for gone in self._published - set(configs):  # entities of deleted queries disappear
-            p.publish(gone, b"", retain=True)
-        self._published = set(configs)
+        held = set(cameras)
+        for gone, of in self._published.items():
+            if gone in configs:
+                continue
+            if node and of is not None and of not in held:
+                continue  # a camera this node let go: another node holds it and publishes its entities
+            p.publish(gone, b"", retain=True)  # entities of deleted queries and cameras disappear
+        self._published = {topic: owner.get(topic) for topic in configs}

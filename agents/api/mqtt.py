@@ -72,7 +72,9 @@ class MqttApi:
         health = port.health
 
         def health_changed(report: HealthReport) -> None:
-            publisher.publish(publisher.topic("health"), json.dumps({"schema": 1, **report.to_dict()}), retain=True)
+            publisher.publish(
+                publisher.node_topic("health"), json.dumps({"schema": 1, **report.to_dict()}), retain=True
+            )
             if (publisher.availability == b"online") != report.healthy:
                 publisher.set_available(report.healthy)
 

@@ -110,9 +110,13 @@ class MqttPublisher:
     @property
     def available_topic(self) -> str:
         """``<prefix>/available``; a fleet's node has its own, ``<prefix>/node/<node>/available``."""
+        return self.node_topic("available")
+
+    def node_topic(self, *parts: str) -> str:
+        """A topic of this process as a whole: ``<prefix>/part/...``, in a fleet ``<prefix>/node/<node>/part/...``."""
         if self.settings.node:
-            return f"{self.settings.prefix}/node/{self.settings.node}/available"
-        return f"{self.settings.prefix}/available"
+            return self.topic("node", self.settings.node, *parts)
+        return self.topic(*parts)
 
     def topic(self, *parts: str) -> str:
         """``<prefix>/part/part/...``."""

@@ -44,6 +44,7 @@ class Watcher:
         self.ends: list[dict[str, Any]] = []
         self.opened: dict[str, str] = {}  # open alerts: id -> camera
         self.available: dict[str, str] = {}  # availability and armed topics -> their retained text
+        self.discovery: dict[str, dict[str, Any]] = {}  # Home Assistant's discovery configs
         self.changed = asyncio.Event()
 
     def on(self, topic: str, payload: dict[str, Any]) -> None:
@@ -76,7 +77,7 @@ def _node_config(tmp_path: Path, i: int, url: str, broker: Broker, http_port: in
     path.write_text(json.dumps({
         "memory": {"url": url, "path": str(tmp_path / f"n{i}")},
         "fleet": {"url": url, "node_id": f"n{i}", "lease_s": LEASE_S, "renew_s": 1.0},
-        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "prefix": "fw", "discovery_prefix": ""},
+        "mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "prefix": "fw", "discovery_prefix": "ha"},
         "http": http,
         "scorer": {"backend": "activity"},
     }))  # fmt: skip
@@ -123,13 +124,17 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
         try:
             async with aiomqtt.Client("127.0.0.1", broker.port, identifier="fleet-watcher") as client:
                 await client.subscribe("fw/#", qos=1)
+                await client.subscribe("ha/#", qos=1)
 
                 async def follow() -> None:
                     with contextlib.suppress(aiomqtt.MqttError):  # the client disconnects as the test ends
                         async for m in client.messages:
                             if not isinstance(m.payload, bytes):
                                 continue
-                            if str(m.topic).endswith(("/available", "/armed")):
+                            if str(m.topic).startswith("ha/"):
+                                watcher.discovery[str(m.topic)] = json.loads(m.payload) if m.payload else {}
+                                watcher.changed.set()
+                            elif str(m.topic).endswith(("/available", "/armed")):
                                 watcher.available[str(m.topic)] = m.payload.decode()
                                 watcher.changed.set()
                             elif m.payload.startswith(b"{"):
@@ -215,6 +220,17 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 gone = f"fw/node/n{victim}/available"
                 await _until(watcher, lambda: watcher.available.get(gone) == "offline", 60, f"{gone} offline", logs)
                 failover_s = time.monotonic() - killed_at
+
+                # Home Assistant: each lost camera's entities now follow the availability of the node that took it.
+                def rediscovered() -> bool:
+                    return all(
+                        watcher.discovery.get(f"ha/binary_sensor/feedwatch_fw_{c}_status/config", {}).get(
+                            "availability_topic") == f"fw/node/{watcher.live.get(c)}/available" for c in lost
+                    )  # fmt: skip
+
+                await _until(watcher, rediscovered, 30, "the lost cameras' entities on their new nodes", logs)
+                node_sensor = watcher.discovery.get(f"ha/binary_sensor/feedwatch_fw_n{victim}_node/config", {})
+                assert node_sensor.get("state_topic") == gone
                 print(f"failover: {lost} live elsewhere {failover_s:.1f} s after SIGKILL (lease {LEASE_S:g} s)")
                 with PgMomentMemory(pg_url, tmp_path / "reader", read_only=True) as memory:
                     missing = [a for a in acknowledged if memory.get(a) is None]
