@@ -3,7 +3,7 @@
 - ``GET /api/cameras``, ``GET /api/cameras/{id}/snapshot.jpg``: cameras, their status and counters, and the
   newest buffered frame; ``GET /api/cameras/{id}/clip.mp4?since=&until=``: any range still in its kept packets;
   ``GET /api/cameras/{id}/frames?since=&until=&limit=``: buffered frames spread over a range (what a fleet's node
-  asks the node holding a camera for, to answer a question).
+  asks the node holding a camera for, to answer a question); ``GET /api/fleet``: a fleet's nodes and their cameras.
 - ``GET|POST /api/queries``, ``DELETE /api/queries/{id}``: the standing queries (persisted like the MQTT ones).
 - ``GET /api/alerts``: open alerts and ended ones (filtered by camera, query and time; paged);
   ``GET /api/alerts/{id}/snapshot.jpg``; ``GET /api/alerts/{id}/clip.mp4`` (with HTTP range requests).
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
 from PIL import Image
@@ -38,6 +38,7 @@ from ..config.models import ActiveWindow, Identifier, Polygon, Score
 from ..memory.backend import Memory
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
+from ..service.fleet import FORWARDED
 from ..service.port import ServicePort
 
 __all__ = [
@@ -79,6 +80,20 @@ class BufferedFrameOut(BaseModel):
 class BufferedFramesOut(BaseModel):
     camera: str
     frames: list[BufferedFrameOut]
+
+
+class FleetNodeOut(BaseModel):
+    id: str
+    api: str | None = Field(description="Where the other nodes reach its HTTP API.")
+    alive: bool = Field(description="Seen within a lease.")
+    seen_s_ago: float
+    lag_s: float | None = Field(description="How far behind its cameras its scoring was at its last renewal.")
+    cameras: list[str] = Field(description="The cameras it holds.")
+
+
+class FleetOut(BaseModel):
+    node: str | None = Field(description="This node; null when it runs alone.")
+    nodes: list[FleetNodeOut]
 
 
 class OutageOut(BaseModel):
@@ -301,13 +316,28 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         response_class=Response,
         responses={200: {"content": {"image/jpeg": {}}}, **NOT_FOUND},
     )
-    async def camera_snapshot(camera: str) -> Response:
+    async def camera_snapshot(camera: str, request: Request) -> Response:
+        """The camera's newest frame; in a fleet, a camera another node holds is fetched from that node."""
         if camera not in port.camera_ids():
+            fleet = port.fleet
+            if fleet is not None and FORWARDED not in request.headers:  # asked by a node: never passed on again
+                jpeg = await fleet.snapshot(camera)
+                if jpeg is not None:
+                    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
             raise HTTPException(404, f"no camera {camera!r}")
         newest = port.latest_frame(camera)
         if newest is None or newest.snapshot is None:
             raise HTTPException(404, f"camera {camera!r} has no frame yet")
         return Response(newest.snapshot, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @api.get("/fleet", response_model=FleetOut)
+    async def fleet_nodes() -> FleetOut:
+        """The fleet this node is part of: its nodes (alive or gone, last seen, scoring lag) and the cameras each
+        holds; ``node`` null and no nodes when it runs alone."""
+        fleet = port.fleet
+        if fleet is None:
+            return FleetOut(node=None, nodes=[])
+        return FleetOut(node=fleet.node, nodes=[FleetNodeOut.model_validate(n) for n in await fleet.nodes()])
 
     @api.get("/cameras/{camera}/frames", response_model=BufferedFramesOut, responses=NOT_FOUND)
     async def camera_frames(

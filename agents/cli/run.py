@@ -218,9 +218,7 @@ def _run_in_fleet(args: argparse.Namespace, config: FeedwatchConfig, load: Calla
     member = FleetMember(config, load, lambda: advertised_api(config, http.bound_port if http else None))
     start = member.join()
     try:
-        service = Service(
-            start, retry=True, extensions=[*extensions, member], reload_from=member.view, frames_elsewhere=member
-        )
+        service = Service(start, retry=True, extensions=[*extensions, member], reload_from=member.view, fleet=member)
         return _run_service(args, service, start)
     finally:
         member.leave()  # a node that could not start hands its cameras on now, not at its leases' expiry

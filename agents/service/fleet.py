@@ -44,7 +44,9 @@ from ..qa.retrieval import Candidate
 from ..qa.timeparse import QuestionFilter
 from .port import ServicePort
 
-__all__ = ["FleetMember", "advertised_api", "fleet_view"]
+__all__ = ["FORWARDED", "FleetMember", "advertised_api", "fleet_view"]
+
+FORWARDED = "X-Feedwatch-Node"  # on a request one node makes of another: the asking node
 
 _MAX_FRAMES_BODY = 64 * 2**20  # one node's answer for one camera: 64 frames with their snapshots fit well inside
 
@@ -293,27 +295,68 @@ class FleetMember:
             params["since"] = repr(since)
         if until is not None:
             params["until"] = repr(until)
-        url = f"{node.api}/api/cameras/{urllib.parse.quote(camera, safe='')}/frames?{urllib.parse.urlencode(params)}"
-        headers = {"Accept": "application/json"}
+        body = self._get(node, camera, f"frames?{urllib.parse.urlencode(params)}", timeout)
+        if body is None:
+            return []
+        try:
+            return [
+                Candidate(camera, float(f["wall"]), "buffer", image=_png(f["image_png"]),
+                          snapshot=base64.b64decode(f["snapshot_jpeg"]) if f.get("snapshot_jpeg") else None)
+                for f in json.loads(body)["frames"]
+            ]  # fmt: skip
+        except (ValueError, KeyError, TypeError, OSError) as exc:  # not what a feedwatch node answers
+            log.warning("fleet: node %s gave camera %s's frames in a form not understood: %s", node.id, camera, exc)
+            return []
+
+    def _get(self, node: NodeStatus, camera: str, what: str, timeout: float) -> bytes | None:
+        """``GET <node's API>/api/cameras/<camera>/<what>`` with the fleet's token (blocks); None, with a warning,
+        when it fails."""
+        url = f"{node.api}/api/cameras/{urllib.parse.quote(camera, safe='')}/{what}"
+        headers = {FORWARDED: self.node}  # the node asked answers from its own cameras, never asks on
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
-                body = json.loads(response.read(_MAX_FRAMES_BODY))
-            return [
-                Candidate(camera, float(f["wall"]), "buffer", image=_png(f["image_png"]),
-                          snapshot=base64.b64decode(f["snapshot_jpeg"]) if f.get("snapshot_jpeg") else None)
-                for f in body["frames"]
-            ]  # fmt: skip
+                return bytes(response.read(_MAX_FRAMES_BODY))
         except urllib.error.HTTPError as exc:
             why = "refused the fleet's token (set the same fleet.token_env on every node)" if exc.code == 401 else (
                 f"answered HTTP {exc.code}")  # fmt: skip
-            log.warning("fleet: node %s %s for camera %s's frames", node.id, why, camera)
+            log.warning("fleet: node %s %s for camera %s", node.id, why, camera)
         except (urllib.error.URLError, OSError) as exc:
-            log.warning("fleet: node %s at %s did not give camera %s's frames: %s", node.id, node.api, camera, exc)
-        except (ValueError, KeyError, TypeError) as exc:  # not what a feedwatch node answers
-            log.warning("fleet: node %s gave camera %s's frames in a form not understood: %s", node.id, camera, exc)
-        return []
+            log.warning("fleet: node %s at %s did not answer for camera %s: %s", node.id, node.api, camera, exc)
+        return None
+
+    # -- what the page shows of the fleet -------------------------------------------------------------
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        try:
+            nodes = await asyncio.to_thread(self.store.status, self.settings.lease_s)
+        except FeedwatchError as exc:
+            log.warning("fleet: cannot list the fleet's nodes: %s", exc)
+            return []
+        return [
+            {"id": n.id, "api": n.api, "alive": n.alive, "seen_s_ago": round(n.seen_s_ago, 1), "lag_s": n.lag_s,
+             "cameras": n.cameras}
+            for n in nodes
+        ]  # fmt: skip
+
+    async def snapshot(self, camera: str) -> bytes | None:
+        try:
+            nodes = await asyncio.to_thread(self.store.status, self.settings.lease_s)
+        except FeedwatchError as exc:
+            log.warning("fleet: cannot tell which node holds camera %s: %s", camera, exc)
+            return None
+        holder = next((n for n in nodes if n.alive and n.api and n.id != self.node and camera in n.cameras), None)
+        if holder is None:
+            return None
+        timeout = self.settings.fetch_timeout_s
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._get, holder, camera, "snapshot.jpg", timeout), timeout
+            )
+        except TimeoutError:
+            log.warning("fleet: no snapshot of camera %s from node %s within %.1f s", camera, holder.id, timeout)
+            return None
 
 
 def _png(data: str) -> np.ndarray[Any, np.dtype[np.uint8]]:

@@ -26,6 +26,7 @@ from ..config import CameraConfig, FeedwatchConfig
 from ..memory.backend import Memory
 from ..memory.records import Feedback
 from ..qa.answer import Answer
+from ..qa.retrieval import FrameSource
 from ..scoring import Query
 from .health import Health
 from .reload import ReloadPlan
@@ -35,6 +36,7 @@ __all__ = [
     "AlertEvent",
     "AlertListener",
     "Extension",
+    "FleetPort",
     "OutageListener",
     "QueriesListener",
     "ServicePort",
@@ -62,6 +64,20 @@ OutageListener = Callable[[Outage], None]  # a camera went away (end None) or ca
 QueriesListener = Callable[[], None]
 
 
+class FleetPort(FrameSource, Protocol):
+    """What a fleet's node knows of the others, for its APIs and questions (see :mod:`agents.service.fleet`)."""
+
+    node: str
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The fleet's nodes: id, API address, alive, seconds since seen, scoring lag, cameras held."""
+        ...
+
+    async def snapshot(self, camera: str) -> bytes | None:
+        """The newest frame (JPEG) of a camera another node holds, from that node; None when it cannot be had."""
+        ...
+
+
 class ServicePort(Protocol):
     """A running service, as its APIs use it. Call on the service's event loop."""
 
@@ -86,6 +102,11 @@ class ServicePort(Protocol):
     def camera_reports(self) -> list[CameraReport]: ...
 
     def latest_frame(self, camera: str) -> Frame | None: ...
+
+    @property
+    def fleet(self) -> FleetPort | None:
+        """The fleet this node is part of; None when it runs alone."""
+        ...
 
     def buffered_frames(self, camera: str, since: float | None, until: float | None, limit: int) -> list[Frame]:
         """Up to ``limit`` frames of the camera's buffer in the range, spread evenly, oldest first (on the loop)."""

@@ -41,7 +41,7 @@ from ..memory.retention import prune
 from ..qa.answer import Answer
 from ..qa.answering import create_videoqa
 from ..qa.asker import Asker
-from ..qa.retrieval import FrameSource, spread
+from ..qa.retrieval import spread
 from ..qa.selection import selection_for
 from ..scoring import GatedScorer, InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
 from .cameras import Camera, source_options
@@ -49,7 +49,7 @@ from .clips import Clipper
 from .health import Health
 from .hooks import OfflineHooks
 from .output import OutputStage
-from .port import AlertEvent, AlertListener, Extension, OutageListener, QueriesListener, StatusListener
+from .port import AlertEvent, AlertListener, Extension, FleetPort, OutageListener, QueriesListener, StatusListener
 from .queries import QueryStore, StandingQueries, check_zones
 from .recording import MomentRecorder
 from .regions import RegionStore
@@ -101,10 +101,10 @@ class Service:
         scorer: Scorer | None = None,
         extensions: Sequence[Extension] = (),
         reload_from: Callable[[], FeedwatchConfig] | None = None,
-        frames_elsewhere: FrameSource | None = None,
+        fleet: FleetPort | None = None,
     ) -> None:
         self._config = config
-        self._elsewhere = frames_elsewhere  # a fleet's other nodes, for questions about the cameras they hold
+        self._fleet = fleet  # the fleet's other nodes: for questions and the page about the cameras they hold
         self._reload_from = reload_from  # reads the config file again (``feedwatch run``); None: no reload
         self.retry = retry
         self._scorer = scorer
@@ -301,6 +301,10 @@ class Service:
     def latest_frame(self, camera: str) -> Frame | None:
         cam = self.cameras.get(camera)
         return cam.latest() if cam is not None else None
+
+    @property
+    def fleet(self) -> FleetPort | None:
+        return self._fleet
 
     def buffered_frames(self, camera: str, since: float | None, until: float | None, limit: int) -> list[Frame]:
         buf = self._live().scheduler.buffers.get(camera)
@@ -499,7 +503,7 @@ class Service:
             budget=cfg.qa.frame_budget,
             asked=AskedFrames(cfg.memory.path / "asked"),
             clip_fps=cfg.qa.clip_fps,
-            elsewhere=self._elsewhere,
+            elsewhere=self._fleet,
         )
         return _Running(memory, scheduler, queries, asker, output, recorder, clipper, gate)
 

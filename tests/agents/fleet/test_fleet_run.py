@@ -92,6 +92,35 @@ def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _page_shows_the_fleet(url: str, holders: dict[str, list[str]]) -> None:
+    """n0's page, in a real browser: a tile for every camera of the fleet, the others' saying which node holds them
+    and showing their newest frame (fetched through n0)."""
+    from selenium.webdriver.common.by import By
+
+    from tests.agents.api.test_web_page import _browser, _wait
+
+    driver = _browser()
+    try:
+        driver.get(url)  # not signed in: the API says 401, the page asks for the token
+        driver.get_log("browser")  # those 401s were expected; what is logged from here on must be clean
+        driver.add_cookie({"name": "feedwatch_token", "value": FLEET_TOKEN})  # what signing in with it sets
+        driver.get(url)
+        for node, cams in holders.items():
+            for cam in cams:
+                tile = _wait(cam, lambda c=cam: driver.find_elements(By.CSS_SELECTOR, f'.camera[data-camera="{c}"]'))[0]
+                badge = tile.find_element(By.CSS_SELECTOR, ".status")
+                want = "live" if node == "n0" else f"on {node}"
+                _wait(f"{cam}: {want}", lambda b=badge, w=want: b.text.lower() == w)
+                image = tile.find_element(By.TAG_NAME, "img")
+                _wait(
+                    f"{cam}'s frame", lambda i=image: driver.execute_script("return arguments[0].naturalWidth", i) > 0
+                )
+        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
+
+
 async def _until(watcher: Watcher, check: Any, seconds: float, what: str, logs: list[Path]) -> None:
     deadline = time.monotonic() + scaled(seconds)
     while not check():
@@ -162,6 +191,17 @@ async def test_three_nodes_share_six_cameras_and_survive_a_kill(tmp_path: Path, 
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", headers=AUTH,
                                              timeout=scaled(60)) as api:  # fmt: skip
                     said = await api.post("/api/ask", json={"question": f"what is on the {remote} camera?"})
+                    # The page of any node: the fleet's nodes, and the newest frame of a camera another node holds.
+                    fleet_view = (await api.get("/api/fleet")).json()
+                    snap = await api.get(f"/api/cameras/{remote}/snapshot.jpg")
+                    passed_on = await api.get(f"/api/cameras/{remote}/snapshot.jpg", headers={"X-Feedwatch-Node": "n2"})
+                assert fleet_view["node"] == "n0"
+                assert {n["id"]: sorted(n["cameras"]) for n in fleet_view["nodes"]} == {
+                    n: sorted(c) for n, c in watcher.holders().items()
+                }
+                assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8", snap.text[:200]
+                assert passed_on.status_code == 404  # asked by a node: answered from n0's own cameras only
+                await asyncio.to_thread(_page_shows_the_fleet, f"http://127.0.0.1:{http_port}/", watcher.holders())
                 assert said.status_code == 200, said.text
                 assert said.json()["filters"]["camera"] == remote and said.json()["candidates"]["elsewhere"] > 0
                 cited = said.json()["citations"]  # and its moments in the shared memory

@@ -110,6 +110,12 @@ async def test_a_question_sees_the_frames_of_cameras_other_nodes_hold(
                 assert answer.candidates["elsewhere"] > 0 and answer.candidates["memory"] == 0
                 assert answer.citations and all(c.camera == "lobby" and c.source == "buffer" for c in answer.citations)
                 assert later == []  # the range is passed on: nothing buffered an hour from now
+                # The page's tiles: the newest frame of a camera another node holds, through this node.
+                jpeg = await member.snapshot("lobby")
+                assert jpeg is not None and jpeg[:2] == b"\xff\xd8"
+                assert await member.snapshot("yard") is None  # its node hangs: nothing after the deadline
+                nodes = {n["id"]: n["cameras"] for n in await member.nodes()}
+                assert nodes == {"other": ["lobby"], "hung": ["yard"]}
             finally:
                 member.leave()
 
@@ -128,6 +134,8 @@ async def test_the_fleet_token_opens_a_nodes_api_and_a_wrong_one_costs_only_its_
             assert walls == sorted(walls)
             assert (await web.get("/api/cameras/nope/frames", headers=right)).status_code == 404
             assert (await web.get("/api/cameras/lobby/frames", params={"limit": 0}, headers=right)).status_code == 422
+            alone = await web.get("/api/fleet", headers=right)
+            assert alone.status_code == 200 and alone.json() == {"node": None, "nodes": []}
         with _hanging_node() as hung:
             _leases(pg_url, api, hung)
             monkeypatch.setenv(TOKEN_ENV, "not-the-fleet-secret")  # this node's idea of the token is wrong
