@@ -95,9 +95,7 @@ def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
 def _page_shows_the_fleet(url: str, holders: dict[str, list[str]]) -> None:
     """n0's page, in a real browser: a tile for every camera of the fleet, the others' saying which node holds them
     and showing their newest frame (fetched through n0)."""
-    from selenium.webdriver.common.by import By
-
-    from tests.agents.api.test_web_page import _browser, _wait
+    from tests.agents.api.test_web_page import _browser
 
     driver = _browser()
     try:
@@ -107,18 +105,23 @@ def _page_shows_the_fleet(url: str, holders: dict[str, list[str]]) -> None:
         driver.get(url)
         for node, cams in holders.items():
             for cam in cams:
-                tile = _wait(cam, lambda c=cam: driver.find_elements(By.CSS_SELECTOR, f'.camera[data-camera="{c}"]'))[0]
-                badge = tile.find_element(By.CSS_SELECTOR, ".status")
-                want = "live" if node == "n0" else f"on {node}"
-                _wait(f"{cam}: {want}", lambda b=badge, w=want: b.text.lower() == w)
-                image = tile.find_element(By.TAG_NAME, "img")
-                _wait(
-                    f"{cam}'s frame", lambda i=image: driver.execute_script("return arguments[0].naturalWidth", i) > 0
-                )
+                _tile_shows(driver, cam, "live" if node == "n0" else f"on {node}")
         errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def _tile_shows(driver: Any, cam: str, status: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.agents.api.test_web_page import _wait
+
+    tile = _wait(cam, lambda: driver.find_elements(By.CSS_SELECTOR, f'.camera[data-camera="{cam}"]'))[0]
+    badge = tile.find_element(By.CSS_SELECTOR, ".status")
+    _wait(f"{cam}: {status}", lambda: badge.text.lower() == status)
+    image = tile.find_element(By.TAG_NAME, "img")
+    _wait(f"{cam}'s frame", lambda: driver.execute_script("return arguments[0].naturalWidth", image) > 0)
 
 
 async def _until(watcher: Watcher, check: Any, seconds: float, what: str, logs: list[Path]) -> None:
