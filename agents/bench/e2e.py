@@ -29,6 +29,8 @@ from typing import Any
 import aiomqtt
 import yaml
 
+from streamer.errors import FeedwatchError
+
 from .common import LocalBroker, free_port, percentile, wait_port, wait_stream
 from .rtsp import free_udp_block, perl_rtsp_server_command
 
@@ -78,6 +80,14 @@ class Feeds:
             wait_stream(self.url(i))
         return self
 
+    def cpu_s(self) -> float:
+        """CPU seconds the rig itself (RTSP server and publishers) has used, on the cores feedwatch runs on."""
+        total = 0.0
+        for proc in self.procs:
+            with contextlib.suppress(OSError):
+                total += _cpu_s(proc.pid)
+        return total
+
     def clip(self, i: int) -> Path:
         return self.clips[i % len(self.clips)]
 
@@ -94,7 +104,9 @@ class Feeds:
                 proc.kill()
 
 
-async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Path, report_path: Path) -> dict[str, Any]:
+async def _measure(
+    cameras: int, seconds: float, broker_port: int, cfg_path: Path, report_path: Path, rig_cpu: Callable[[], float]
+) -> dict[str, Any]:
     """Run the service, listen to its events for ``seconds`` once every camera is live, stop it."""
     latencies: list[float] = []
     async with aiomqtt.Client("127.0.0.1", broker_port, identifier="bench-subscriber") as client:
@@ -105,10 +117,10 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
         )  # fmt: skip
         live: set[str] = set()
         all_live = asyncio.Event()
-        start_cpu = start_t = 0.0
+        start_cpu = start_t = start_rig = 0.0
 
         async def listen() -> None:
-            nonlocal start_cpu, start_t
+            nonlocal start_cpu, start_t, start_rig
             async for m in client.messages:
                 topic = str(m.topic)
                 payload = bytes(m.payload) if isinstance(m.payload, (bytes, bytearray)) else b""
@@ -116,7 +128,7 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
                     if json.loads(payload).get("status") == "live":
                         live.add(topic)
                         if len(live) == cameras and not start_t:
-                            start_t, start_cpu = time.monotonic(), _cpu_s(proc.pid)
+                            start_t, start_cpu, start_rig = time.monotonic(), _cpu_s(proc.pid), rig_cpu()
                             all_live.set()
                 elif topic.endswith("/event") and start_t:
                     event = json.loads(payload)
@@ -134,13 +146,14 @@ async def _measure(cameras: int, seconds: float, broker_port: int, cfg_path: Pat
         await asyncio.sleep(seconds)  # measure: events keep arriving in the listener meanwhile
         listener.cancel()
         cpu = _cpu_s(proc.pid) - start_cpu
+        rig = rig_cpu() - start_rig
         wall = time.monotonic() - start_t
         rss = _peak_rss_mb(proc.pid)
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         if proc.returncode != 0:
             raise RuntimeError(f"feedwatch run failed: {err.decode()[-800:]}")
-    return {"latencies": latencies, "cpu_s": cpu, "wall_s": wall, "rss_mb": rss}
+    return {"latencies": latencies, "cpu_s": cpu, "rig_cpu_s": rig, "wall_s": wall, "rss_mb": rss}
 
 
 def service_config(urls: list[str], scorer: dict[str, Any], broker_port: int, memory: Path) -> dict[str, Any]:
@@ -166,7 +179,7 @@ def _step(
         config = service_config([feeds.url(i) for i in range(cameras)], scorer, broker.port, work / "memory")
         cfg_path, report_path = work / "e2e.yaml", work / "report.json"
         cfg_path.write_text(yaml.safe_dump(config))
-        measured = asyncio.run(_measure(cameras, seconds, broker.port, cfg_path, report_path))
+        measured = asyncio.run(_measure(cameras, seconds, broker.port, cfg_path, report_path, feeds.cpu_s))
     report = json.loads(report_path.read_text())
     cams = report["cameras"]
     dropped = sum(c["dropped"] for c in cams)
@@ -183,6 +196,8 @@ def _step(
         "latency_p50_s": round(percentile(latencies, 50), 3) if latencies else None,
         "latency_p95_s": round(percentile(latencies, 95), 3) if latencies else None,
         "cpu_per_camera": round(measured["cpu_s"] / measured["wall_s"] / cameras, 4),
+        # The rig (RTSP server, one ffmpeg publisher per camera) runs on the same cores: what it took from them.
+        "rig_cpu_cores": round(measured["rig_cpu_s"] / measured["wall_s"], 3),
         "rss_mb": round(measured["rss_mb"], 1),
         "rss_mb_per_camera": round(measured["rss_mb"] / cameras, 1),
         "frames_sampled": sum(c["sampled"] for c in cams),
@@ -205,9 +220,19 @@ def run_e2e_bench(
     clips: list[Path],
     scorers: dict[str, dict[str, Any]],
     progress: Callable[[str], None] | None = None,
+    transport: str | None = None,
 ) -> dict[str, Any]:
-    """Run every scorer at every camera count (stopping a scorer at its first step that falls behind)."""
-    use_rtsp = shutil.which("rtsp-server-perl") is not None and shutil.which("ffmpeg") is not None
+    """Run every scorer at every camera count (stopping a scorer at its first step that falls behind).
+
+    ``transport``: ``rtsp`` (a real RTSP server and a publisher per camera, on the same cores), ``files`` (each
+    camera replays its clip at real time) or None (RTSP where its tools are installed)."""
+    can_rtsp = shutil.which("rtsp-server-perl") is not None and shutil.which("ffmpeg") is not None
+    if transport == "rtsp" and not can_rtsp:
+        raise FeedwatchError(
+            "bench e2e --transport rtsp needs rtsp-server-perl and ffmpeg on the PATH (apt-get install "
+            "rtsp-server-perl ffmpeg), or use --transport files"
+        )
+    use_rtsp = can_rtsp if transport is None else transport == "rtsp"
     result: dict[str, Any] = {
         "transport": "rtsp (rtsp-server-perl, UDP)" if use_rtsp else "paced files",
         "clips": [str(c) for c in clips],
@@ -235,7 +260,8 @@ def format_report(result: dict[str, Any]) -> str:
     clips = ", ".join(Path(c).stem for c in result["clips"])
     lines = [f"transport: {result['transport']}; {result['cpu_cores']} CPU cores; cameras cycle through {clips}"]
     lines.append(f"{'scorer':<21}{'cams':>5}{'alerts':>7}{'p50 s':>7}{'p95 s':>7}{'cpu/cam':>8}{'MB/cam':>8}"
-                 f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'model/cam-h':>12}{'realtime':>9}")  # fmt: skip
+                 f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'model/cam-h':>12}{'rig cpu':>8}"
+                 f"{'realtime':>9}")  # fmt: skip
 
     def f(x: float | None) -> str:
         return "-" if x is None else f"{x:.2f}"
@@ -245,7 +271,7 @@ def format_report(result: dict[str, Any]) -> str:
             f"{s['scorer_setting']:<21}{s['cameras']:>5}{s['alerts']:>7}{f(s['latency_p50_s']):>7}"
             f"{f(s['latency_p95_s']):>7}{s['cpu_per_camera']:>8.3f}{s['rss_mb_per_camera']:>8.0f}"
             f"{s['dropped_frames']:>8}{s['skipped_frames']:>8}{s['max_lag_s']:>8.2f}"
-            f"{s['model_frames_per_camera_hour']:>12}"
+            f"{s['model_frames_per_camera_hour']:>12}{s['rig_cpu_cores']:>8.2f}"
             f"{'yes' if s['realtime'] else 'no':>9}"
         )
     for name, n in result["max_realtime_cameras"].items():

@@ -62,6 +62,13 @@ def add_parsers(sub: Any) -> None:
         "Runtime image tower), +burst (4 fps on motion); default activity,embedding,embedding+gate",
     )
     b.add_argument("--work", type=Path, help="folder for the random-weight model (default: a cache folder)")
+    b.add_argument(
+        "--transport",
+        choices=("rtsp", "files"),
+        help="rtsp: through a real RTSP server, one publisher per camera, all on this machine's cores (the default "
+        "where rtsp-server-perl and ffmpeg are installed); files: each camera replays its clip at real time, so "
+        "feedwatch alone has the cores",
+    )
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b = bench.add_parser("scoring", help="frames scored per second, window latency and queue lag of each scorer")
     b.add_argument(
@@ -256,7 +263,9 @@ def _bench_e2e(args: argparse.Namespace) -> int:
             scorers[name] = {"backend": "embedding", "embedding": {"model": model, "runtime": runtime}, "gate": gate}
         else:
             raise ConfigError(f"--scorers: unknown scorer {name!r}; known: activity, embedding[+gate][+onnx][+burst]")
-    result = e2e.run_e2e_bench(steps, seconds=args.seconds, clips=clips, scorers=scorers, progress=progress)
+    result = e2e.run_e2e_bench(
+        steps, seconds=args.seconds, clips=clips, scorers=scorers, progress=progress, transport=args.transport
+    )
     print(json.dumps(result, indent=2) if args.json else e2e.format_report(result))
     return 0
 

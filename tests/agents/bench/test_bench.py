@@ -39,6 +39,7 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path, tmp_p
     step = report["steps"][0]
     assert step["cameras"] == 2 and step["scorer"] == "activity"
     assert step["frames_sampled"] > 0 and step["cpu_per_camera"] > 0 and step["rss_mb_per_camera"] > 0
+    assert step["rig_cpu_cores"] > 0  # the RTSP server and publishers share the cores, and the report says how much
     # The clip's first person walks in at 7 s: with 12 s measured there is an alert per camera.
     assert step["alerts"] >= 1 and step["latency_p50_s"] is not None
     assert step["latency_p50_s"] >= 0  # a figure, not a verdict: how fast depends on the machine
@@ -48,6 +49,17 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path, tmp_p
     assert step["held_frames"] == 0 and step["model_frames"] > 0 and step["model_share"] == 1.0
     gated = next(s for s in report["steps"] if s["scorer_setting"] == "embedding+gate")
     assert gated["scorer"] == "embedding" and gated["model_frames"] > 0 and gated["held_frames"] > 0
+
+
+def test_bench_e2e_can_leave_the_cores_to_feedwatch_with_paced_files(media: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "bench", "e2e", "--cameras", "1", "--seconds", "4", "--scorers", "activity", "--transport", "files",
+        "--work", str(tmp_path), "--json", timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (step,) = report["steps"]
+    assert report["transport"] == "paced files" and step["rig_cpu_cores"] == 0 and step["frames_sampled"] > 0
 
 
 @pytest.mark.slow
