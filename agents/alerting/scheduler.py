@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +70,9 @@ class CameraCounters:
     windows: int = 0
     lag_s: float = 0.0
     max_lag_s: float = 0.0
+    # The recent decision lags (a frame's arrival to its scores), for percentiles: an alert's latency is one of
+    # these plus the alert policy's confirmation.
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
     score_s: float = 0.0
     model_frames: int = 0  # new frames (of the whole frame or a zone) the model scored
     held_frames: int = 0  # new frames the change gate held back from the model
@@ -247,6 +251,8 @@ class Scheduler:
             live = cut.buf.policy is OverflowPolicy.DROP_OLDEST
             counters.lag_s = max(0.0, time.time() - new[-1].wall) if live else 0.0
             counters.max_lag_s = max(counters.max_lag_s, counters.lag_s)
+            if live:
+                counters.lags.append(counters.lag_s)
             await cut.buf.mark_consumed(new[-1].seq)
 
     async def _score_many(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:

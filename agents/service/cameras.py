@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from streamer.buffer import FrameBuffer
 from streamer.frames import Frame
 from streamer.packets import PacketRing
@@ -106,6 +108,7 @@ class Camera:
             alerts=alerts,
             max_lag_s=round(counters.max_lag_s, 3),
             lag_s=round(counters.lag_s, 3),
+            lag_p95_s=round(float(np.percentile(counters.lags, 95)), 3) if counters.lags else 0.0,
             error=redact_text(reader.last_error) if reader.last_error else None,
             open_alerts=open_alerts,
             buffer_frames=len(buf),

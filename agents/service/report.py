@@ -22,6 +22,7 @@ class CameraReport:
     alerts: int
     max_lag_s: float = 0.0
     lag_s: float = 0.0
+    lag_p95_s: float = 0.0  # of the recent decisions: a frame's arrival to its scores
     error: str | None = None  # the last error, credentials masked
     open_alerts: int = 0
     buffer_frames: int = 0

@@ -39,6 +39,7 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path, tmp_p
     step = report["steps"][0]
     assert step["cameras"] == 2 and step["scorer"] == "activity"
     assert step["frames_sampled"] > 0 and step["cpu_per_camera"] > 0 and step["rss_mb_per_camera"] > 0
+    assert 0 < step["decision_lag_p95_s"] <= step["max_lag_s"]  # a frame's arrival to its scores, live cameras
     assert step["rig_cpu_cores"] > 0  # the RTSP server and publishers share the cores, and the report says how much
     # The clip's first person walks in at 7 s: with 12 s measured there is an alert per camera.
     assert step["alerts"] >= 1 and step["latency_p50_s"] is not None
