@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from streamer.errors import MemoryStoreError
 
+from .backend import moment_filters
 from .files import file_size, write_snapshot
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 
@@ -446,7 +447,7 @@ class PgMomentMemory:
         offset: int = 0,
         newest_first: bool = True,
     ) -> list[Moment]:
-        where, args = _filters(camera, since, until, query_id, min_score, kind)
+        where, args = moment_filters(camera, since, until, query_id, min_score, kind, mark="%s")
         order = "DESC" if newest_first else "ASC"
         sql = f"SELECT {_M_COLUMNS} FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY m.start_wall {order}, m.id {order} OFFSET %s"
@@ -666,21 +667,6 @@ class PgMomentMemory:
                 )
             )  # fmt: skip
         return out
-
-
-def _filters(
-    camera: str | None, since: float | None, until: float | None, query_id: str | None, min_score: float | None,
-    kind: str | None,
-) -> tuple[list[str], list[Any]]:  # fmt: skip
-    clauses: list[tuple[Any, str]] = [
-        (camera, "m.camera = %s"),
-        (since, "m.end_wall >= %s"),
-        (until, "m.start_wall <= %s"),
-        (query_id, "m.id IN (SELECT moment_id FROM moment_queries WHERE query_id = %s)"),
-        (min_score, "m.peak >= %s"),
-        (kind, "m.kind = %s"),
-    ]
-    return [c for v, c in clauses if v is not None], [v for v, _ in clauses if v is not None]
 
 
 def _keyframe_filters(

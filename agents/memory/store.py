@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from streamer.errors import MemoryStoreError
 
+from .backend import moment_filters
 from .files import file_size, write_snapshot
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 from .vectors import Hit, VectorStore
@@ -362,7 +363,7 @@ class MomentMemory:
         newest_first: bool = True,
     ) -> list[Moment]:
         """Moments matching every filter given (times are Unix seconds, overlapping the range)."""
-        where, args = self._filters(camera, since, until, query_id, min_score, kind)
+        where, args = moment_filters(camera, since, until, query_id, min_score, kind, mark="?")
         sql = f"SELECT {_COLUMNS} FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
         order = "DESC" if newest_first else "ASC"
         sql += f" ORDER BY m.start_wall {order}, m.id {order} LIMIT ? OFFSET ?"
@@ -384,23 +385,6 @@ class MomentMemory:
         sql = f"SELECT moment_id, MIN(wall) FROM keyframes WHERE moment_id IN ({marks}) GROUP BY moment_id"
         with self._lock:
             return {str(mid): float(wall) for mid, wall in self._db.execute(sql, list(moment_ids))}
-
-    @staticmethod
-    def _filters(
-        camera: str | None, since: float | None, until: float | None, query_id: str | None,
-        min_score: float | None, kind: str | None,
-    ) -> tuple[list[str], list[object]]:  # fmt: skip
-        clauses: list[tuple[object, str]] = [
-            (camera, "m.camera = ?"),
-            (since, "m.end_wall >= ?"),
-            (until, "m.start_wall <= ?"),
-            (query_id, "m.id IN (SELECT moment_id FROM moment_queries WHERE query_id = ?)"),
-            (min_score, "m.peak >= ?"),
-            (kind, "m.kind = ?"),
-        ]
-        where = [clause for value, clause in clauses if value is not None]
-        args = [value for value, _ in clauses if value is not None]
-        return where, args
 
     def search_similar(
         self,
