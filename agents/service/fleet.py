@@ -31,6 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -104,6 +105,9 @@ class FleetMember:
         # What this node presents to the others' APIs: the fleet's token, else its own http token.
         self._token = os.environ.get(fleet.token_env) or os.environ.get(config.http.token_env) or None
         self._load_base = load_base
+        # Requests to other nodes wait in threads of their own: a node that hangs never holds up the service's
+        # other blocking work (memory writes) in the shared default pool.
+        self._http = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fleet-http")
         self.store = FleetStore(fleet.url)
         self.held: list[str] = []
         self._lock = threading.Lock()
@@ -149,6 +153,7 @@ class FleetMember:
         with contextlib.suppress(FeedwatchError):
             self.store.release(self.node)
         self.store.close()
+        self._http.shutdown(wait=False, cancel_futures=True)  # a request to a hung node ends at its own timeout
 
     async def _renew(self, port: ServicePort) -> None:
         fleet = self.settings
@@ -271,10 +276,12 @@ class FleetMember:
         since = asked.since.timestamp() if asked.since else None
         until = asked.until.timestamp() if asked.until else None
         timeout = self.settings.fetch_timeout_s
+        loop = asyncio.get_running_loop()
         tasks = [
-            asyncio.create_task(asyncio.to_thread(self._fetch, node, cam, since, until, per_camera, timeout))
+            asyncio.ensure_future(loop.run_in_executor(self._http, self._fetch, node, cam, since, until, per_camera,
+                                                       timeout))
             for node, cam in wanted
-        ]
+        ]  # fmt: skip
         done, late = await asyncio.wait(tasks, timeout=timeout)
         for task in late:  # its thread ends at its own socket timeout; the question does not wait for it
             task.cancel()
@@ -351,9 +358,10 @@ class FleetMember:
             return None
         timeout = self.settings.fetch_timeout_s
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self._get, holder, camera, "snapshot.jpg", timeout), timeout
+            fetch = asyncio.get_running_loop().run_in_executor(
+                self._http, self._get, holder, camera, "snapshot.jpg", timeout
             )
+            return await asyncio.wait_for(fetch, timeout)
         except TimeoutError:
             log.warning("fleet: no snapshot of camera %s from node %s within %.1f s", camera, holder.id, timeout)
             return None
