@@ -229,12 +229,17 @@ def moment_view(m: Moment, extra: dict[str, Any] | None = None) -> dict[str, Any
     return {**out, **(extra or {})}
 
 
+def _under(path: str, root: Path) -> Path | None:
+    """``path`` when it is a file under the memory folder ``root`` (never one outside it), else None."""
+    target = Path(path).resolve()
+    return target if target.is_relative_to(root.resolve()) and target.is_file() else None
+
+
 def memory_file(path: str | None, root: Path, media_type: str, what: str) -> FileResponse:
     """A file under the memory folder, or 404 (never a file outside it). Range requests are answered (206)."""
-    if path:
-        target = Path(path).resolve()
-        if target.is_relative_to(root.resolve()) and target.is_file():
-            return FileResponse(target, media_type=media_type)
+    target = _under(path, root) if path else None
+    if target is not None:
+        return FileResponse(target, media_type=media_type)
     raise HTTPException(404, f"no such {what} (it may have been removed by retention)")
 
 
@@ -248,10 +253,7 @@ async def stored_jpeg(path: str | None, root: Path, memory: Memory) -> Response:
     the snapshots other nodes took), or 404."""
 
     def find(wanted: str) -> Path | bytes | None:
-        target = Path(wanted).resolve()
-        if target.is_relative_to(root.resolve()) and target.is_file():
-            return target
-        return memory.image(wanted)
+        return _under(wanted, root) or memory.image(wanted)
 
     found = await asyncio.to_thread(find, path) if path else None
     if isinstance(found, Path):
