@@ -41,7 +41,9 @@ def service_request(
     config: FeedwatchConfig, path: str, *, body: dict[str, Any] | None = None, method: str | None = None
 ) -> urllib.request.Request:
     """A request to the running service's HTTP API at ``path`` (with its token, from ``http.token_env``)."""
-    host = "127.0.0.1" if config.http.host in ("0.0.0.0", "::", "") else config.http.host
+    from streamer.transport.http import is_wildcard  # with the server it sits beside: not for every command
+
+    host = "127.0.0.1" if is_wildcard(config.http.host) else config.http.host
     headers = {"Content-Type": "application/json"} if body is not None else {}
     token = os.environ.get(config.http.token_env)
     if token:

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from streamer.errors import FeedwatchError
+from streamer.transport.http import is_wildcard
 
 from ..config import FeedwatchConfig, QueryConfig
 from ..fleet.store import CHANNEL, FleetStore, NodeStatus
@@ -80,7 +81,7 @@ def advertised_api(config: FeedwatchConfig, bound_port: int | None) -> str | Non
     if not config.http.enabled or not (bound_port or config.http.port):
         return None
     host = config.http.host
-    if host in ("0.0.0.0", "::", ""):
+    if is_wildcard(host):
         import socket
 
         host = socket.gethostname()

@@ -20,12 +20,17 @@ import uvicorn
 from .. import jsonsafe
 from ..errors import ConfigError
 
-__all__ = ["BodyLimit", "HttpServer", "JsonGuard", "ResponseCounter", "is_loopback", "token_matches"]
+__all__ = ["BodyLimit", "HttpServer", "JsonGuard", "ResponseCounter", "is_loopback", "is_wildcard", "token_matches"]
 
 log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
+
+
+def is_wildcard(host: str) -> bool:
+    """True for a listening address that means every address of this machine (``0.0.0.0``, ``::``, empty)."""
+    return host in ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str) -> bool:
