@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamer.errors import MemoryStoreError
 
 from ..config.models import CameraConfig, QueryConfig
-from ..memory.pg import redact_url
+from ..memory.pgconn import PgConnection
 
 __all__ = ["CHANNEL", "FleetStore", "Lease", "NodeStatus"]
 
@@ -81,16 +80,12 @@ class FleetStore:
     """The fleet tables in one PostgreSQL database. Thread-safe; calls block (run them in a thread from async code)."""
 
     def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise MemoryStoreError("a fleet needs the PostgreSQL driver: pip install 'feedwatch[postgres]'") from exc
-        self._psycopg = psycopg
+        self._db = PgConnection(
+            url, what="fleet database", check="fleet.url or memory.url", purpose="fleet.url",
+            connect_timeout_s=connect_timeout_s,
+        )  # fmt: skip
         self.url = url
-        self.where = redact_url(url)
-        self._timeout = connect_timeout_s
-        self._lock = threading.Lock()
-        self._conn: Any = None
+        self.where = self._db.where
         with self._transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(hashtext('feedwatch-fleet-schema'))")
             cur.execute(_SCHEMA)
@@ -106,33 +101,11 @@ class FleetStore:
                 f"the fleet in {self.where} has schema version {version}; this feedwatch reads {FLEET_SCHEMA_VERSION}"
             )
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        psycopg = self._psycopg
-        with self._lock:
-            if self._conn is None or self._conn.closed or self._conn.broken:
-                try:
-                    self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
-                except psycopg.OperationalError as exc:
-                    raise MemoryStoreError(
-                        f"cannot connect to the fleet database {self.where}: {_said(exc)} (check "
-                        "fleet.url or memory.url; is the server running?)"
-                    ) from exc
-            try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    yield cur
-            except psycopg.OperationalError as exc:
-                raise MemoryStoreError(
-                    f"the fleet database {self.where} went away: {_said(exc)} (the next call reconnects)"
-                ) from exc
-            except psycopg.Error as exc:
-                raise MemoryStoreError(f"the fleet database {self.where} refused: {_said(exc)}") from exc
+    def _transaction(self) -> AbstractContextManager[Any]:
+        return self._db.transaction()
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def __enter__(self) -> FleetStore:
         return self
@@ -288,7 +261,3 @@ class FleetStore:
             NodeStatus(node, api, float(ago), float(ago) <= lease_s, lag, sorted(held.get(node, [])))
             for node, api, ago, lag in nodes
         ]
-
-
-def _said(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

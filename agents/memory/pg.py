@@ -27,16 +27,15 @@ what to do; a broken connection is reopened on the next call.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,9 +44,10 @@ from streamer.errors import MemoryStoreError
 
 from .backend import moment_filters
 from .files import file_size, write_snapshot
+from .pgconn import PgConnection, said
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 
-__all__ = ["EXACT_MAX", "IVF_MIN", "PG_SCHEMA_VERSION", "PROBES", "PgMomentMemory", "redact_url"]
+__all__ = ["EXACT_MAX", "IVF_MIN", "PG_SCHEMA_VERSION", "PROBES", "PgMomentMemory"]
 
 log = logging.getLogger(__name__)
 
@@ -119,26 +119,6 @@ _COLUMNS = (
 _M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
-
-
-def _import_driver() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise MemoryStoreError(
-            "memory.url names PostgreSQL, but the PostgreSQL driver is not installed: pip install 'feedwatch[postgres]'"
-        ) from exc
-    return psycopg
-
-
 class PgMomentMemory:
     """A moment memory in a PostgreSQL database with pgvector. Thread-safe; calls block.
 
@@ -150,14 +130,17 @@ class PgMomentMemory:
         self, url: str, path: str | Path, *, read_only: bool = False, dim: int | None = None,
         connect_timeout_s: float = 10.0, exact_max: int = EXACT_MAX, probes: int = PROBES, ivf_min: int = IVF_MIN,
     ) -> None:  # fmt: skip
-        self._psycopg = _import_driver()
+        self._db = PgConnection(
+            url, what="memory database", check="memory.url: host, port, user, password, database",
+            purpose="memory.url", connect_timeout_s=connect_timeout_s, prepare=self._prepare,
+        )  # fmt: skip
+        self._psycopg = self._db.driver
         self.url = url
-        self.where = redact_url(url)
+        self.where = self._db.where
         self.path = Path(path).expanduser()
         self.read_only = read_only
         self.thumbs = self.path / "thumbs"
         self.clips = self.path / "clips"
-        self._timeout = connect_timeout_s
         self.exact_max = exact_max
         self.probes = probes
         self.ivf_min = ivf_min
@@ -165,8 +148,7 @@ class PgMomentMemory:
         # it needs building (IVF_MIN) or rebuilding (its lists outgrown fourfold). 0: look at the first write.
         self._known, self._added, self._outgrown_at = 0, 0, 0
         self._indexing: threading.Thread | None = None
-        self._lock = threading.RLock()
-        self._conn: Any = None
+        self._lock = self._db.lock  # also held across several transactions, and over the index's bookkeeping
         self._dim: int | None = None
         if not read_only:
             try:
@@ -188,21 +170,14 @@ class PgMomentMemory:
 
     # -- connection ------------------------------------------------------------------------------
 
-    def _connect(self) -> Any:
+    def _prepare(self, conn: Any) -> None:
+        """On each new connection: pgvector there (created by the first writer) and its types registered."""
         psycopg = self._psycopg
-        try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
-        except psycopg.OperationalError as exc:
-            raise MemoryStoreError(
-                f"cannot connect to the memory database {self.where}: {_said(exc)} (check memory.url: host, "
-                "port, user, password, database; is the server running?)"
-            ) from exc
         try:
             from pgvector.psycopg import register_vector
 
             if self.read_only:
                 if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone() is None:
-                    conn.close()
                     raise MemoryStoreError(
                         f"no memory in {self.where} (nothing remembered yet; run 'feedwatch run' with this memory.url "
                         "first)"
@@ -216,34 +191,14 @@ class PgMomentMemory:
         except MemoryStoreError:
             raise
         except (psycopg.Error, Exception) as exc:
-            conn.close()
             raise MemoryStoreError(
-                f"the memory database {self.where} has no pgvector extension ({_said(exc)}): install pgvector "
+                f"the memory database {self.where} has no pgvector extension ({said(exc)}): install pgvector "
                 "on the server (CREATE EXTENSION vector needs it), or use the embedded memory (leave memory.url unset)"
             ) from exc
-        return conn
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """A cursor inside one transaction; the connection is (re)opened as needed. Hold ``_lock``."""
-        psycopg = self._psycopg
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            if self._conn is not None:
-                log.warning("memory: the connection to %s was lost; reconnecting", self.where)
-            self._conn = None
-            self._conn = self._connect()
-        try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                yield cur
-        except MemoryStoreError:
-            raise
-        except psycopg.OperationalError as exc:
-            raise MemoryStoreError(
-                f"the memory database {self.where} went away: {_said(exc)} (nothing was written; the next call "
-                "reconnects)"
-            ) from exc
-        except psycopg.Error as exc:
-            raise MemoryStoreError(f"the memory database {self.where} refused: {_said(exc)}") from exc
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor inside one transaction (see :class:`PgConnection`)."""
+        return self._db.transaction()
 
     def __enter__(self) -> PgMomentMemory:
         return self
@@ -252,10 +207,7 @@ class PgMomentMemory:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     # -- schema ----------------------------------------------------------------------------------
 
@@ -551,7 +503,7 @@ class PgMomentMemory:
         self._outgrown_at = 4 * want * want + 1
         psycopg = self._psycopg
         try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout))) as conn:
+            with self._db.connect() as conn:
                 if not conn.execute("SELECT pg_try_advisory_lock(hashtext('feedwatch-ivf'))").fetchone()[0]:
                     return lists  # another node is building it
                 conn.execute("SET maintenance_work_mem = '1GB'")
@@ -573,7 +525,7 @@ class PgMomentMemory:
                          time.perf_counter() - t0)  # fmt: skip
         except psycopg.Error as exc:
             log.error("memory: could not build the vector index in %s (%s); searches stay as they are", self.where,
-                      _said(exc))  # fmt: skip
+                      said(exc))  # fmt: skip
             return lists
         return want
 
@@ -681,8 +633,3 @@ def _keyframe_filters(
         (min_score, "k.moment_id IN (SELECT id FROM moments WHERE peak >= %s)"),
     ]
     return [c for v, c in clauses if v is not None], [v for v, _ in clauses if v is not None]
-
-
-def _said(exc: BaseException) -> str:
-    """A driver's message on one line."""
-    return " ".join(str(exc).split())

@@ -15,9 +15,10 @@ from numpy.typing import NDArray
 
 from agents.memory import Keyframe, Moment, disk_usage, prune
 from agents.memory.backend import Memory, open_memory
-from agents.memory.pg import PgMomentMemory, redact_url
+from agents.memory.pg import PgMomentMemory
 from agents.memory.records import Feedback
 from streamer import MemoryStoreError
+from streamer.redact import redact_url
 from tests.helpers import SHORT_CLIP, Postgres, run_cli, scaled
 
 Opener = Callable[..., Memory]
@@ -199,6 +200,7 @@ def test_clear_errors(tmp_path: Path, pg_url: str, postgres: Postgres) -> None:
         PgMomentMemory(missing, tmp_path)
     assert "s3cret" not in str(e.value)
     assert redact_url("postgresql://u:pw@db.example:5432/fw") == "postgresql://u:***@db.example:5432/fw"
+    assert "pw" not in redact_url("postgresql://u@db.example/fw?password=pw")  # libpq takes it as a parameter too
 
 
 def test_a_database_that_goes_away_is_an_error_and_is_reconnected_to(tmp_path: Path) -> None:
