@@ -63,6 +63,10 @@ class OnnxImageTower:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = os.cpu_count() or 1
+        # Idle pool threads sleep instead of spinning: the tower shares the cores with the cameras' decoders, and
+        # spinning took their time (bench e2e, 16 cameras, three runs each: 0.090-0.095 CPU per camera against
+        # 0.099-0.102 spinning, for the same frames scored).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own classes, not subclasses of builtins
