@@ -143,3 +143,20 @@ def test_bench_clips_reports_ring_cost_memory_and_write_times(media: Path) -> No
     assert abs(report["ring_payload_mib_per_min"] - per_minute) < 0.15 * per_minute
     assert report["ring_traced_mib_per_min"] >= report["ring_payload_mib_per_min"]
     assert 19.0 <= report["written_clip"]["seconds"] <= 22.0 and report["write_20s_ms"]["median"] > 0
+
+
+def test_bench_memory_runs_the_postgres_memory_beside_and_leaves_nothing_behind(pg_url: str) -> None:
+    import psycopg
+
+    from agents.bench.memory import run_memory_bench
+
+    report = run_memory_bench(12_000, 16, queries=20, uniform_too=False, url=pg_url)["clustered"]
+    pg = report["postgres"]
+    assert pg["recall_at_10"] == 1.0  # a camera-day holds few keyframes: searched exactly
+    assert pg["unfiltered_recall_at_10"] >= 0.9 and pg["index"].startswith("ivfflat, ")
+    assert pg["search_p50_ms"] > 0 and pg["load_per_s"] > 0 and pg["add_per_s"] > 0
+    # What a filtered search's speed depends on is reported: the table it reads and the server's buffers for it.
+    assert 0 < pg["table_mb"] <= pg["disk_mb"] and pg["shared_buffers"].endswith(("kB", "MB", "GB"))
+    with psycopg.connect(pg_url) as conn:  # the bench's schema is dropped after
+        left = conn.execute("SELECT COUNT(*) FROM pg_namespace WHERE nspname LIKE 'feedwatch_bench%'").fetchone()
+    assert left == (0,)
