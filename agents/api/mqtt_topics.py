@@ -33,6 +33,9 @@ class MqttAlertTopics:
         self.publisher = publisher
         self.sources = sources  # camera -> stream URL, published redacted
         self._outage_order = asyncio.Lock()  # outage events leave in the order they happened
+        # Per camera and query, the alerts whose ``new`` went out and whose ``end`` has not: an alert's ``new`` may
+        # go out while the last one's ``end`` still waits for its clip, so the state follows these, not the order.
+        self._open: dict[tuple[str, str], set[str]] = {}
 
     def camera_status(self, camera: str, status: CameraStatus) -> None:
         payload = {"schema": 1, "camera": camera, "status": status.value, "time": round(time.time(), 3)}
@@ -72,14 +75,26 @@ class MqttAlertTopics:
                     self.publisher.publish(topic, _on(query.armed_on(camera)), retain=True)
 
     async def alert(self, event: AlertEvent) -> None:
+        """The event, and the query's retained state and snapshot: ``ON`` from the first open alert's ``new``,
+        ``OFF`` at the last one's ``end``; the snapshot of a ``new``, or of an ``end`` that leaves none open (an end
+        that comes after a newer alert opened leaves that one's snapshot and state)."""
         alert = event.alert
+        key = (alert.camera, alert.query_id)
         base = (alert.camera, "query", alert.query_id)
+        was_on = bool(self._open.get(key))
         if alert.kind is AlertKind.NEW:
-            self.query_state(alert.camera, alert.query_id, True)
-        if alert.snapshot is not None and alert.kind is not AlertKind.UPDATE:
+            self._open.setdefault(key, set()).add(alert.id)
+            if not was_on:
+                self.query_state(alert.camera, alert.query_id, True)
+        elif alert.kind is AlertKind.END:
+            self._open.get(key, set()).discard(alert.id)
+        still_on = bool(self._open.get(key))
+        newest = alert.kind is AlertKind.NEW or (alert.kind is AlertKind.END and not still_on)
+        if alert.snapshot is not None and newest:
             self.publisher.publish(self.publisher.topic(*base, "snapshot"), alert.snapshot, retain=True)
         await self.publisher.publish_durable(self.publisher.topic(*base, "event"), event.text, qos=1)
-        if alert.kind is AlertKind.END:
+        if alert.kind is AlertKind.END and not still_on:
+            self._open.pop(key, None)
             self.query_state(alert.camera, alert.query_id, False)
 
 

@@ -6,8 +6,11 @@ payload computed once. Context keyframes are only recorded. A memory that refuse
 moment, never the alert: the event still goes out, and the log says what failed.
 
 An ``end`` event waits for its clip (the seconds after the end must first arrive): it goes out, and its moment is
-stored, once the clip is written or has failed. Meanwhile other alerts' events flow; later events of the same
-camera and query wait behind it, so each query's events stay in order.
+stored, once the clip is written or has failed. Nothing else waits for it: every ``new`` and ``update`` goes out at
+once, a next alert of the same camera and query included (its ``new`` would otherwise wait up to ``clips.post_s``
+behind the last one's ``end``). So each alert's own events stay in order (``new``, ``update``s, ``end``), and the
+ends of one camera and query go out in the order the alerts ended; a query's state follows the alerts that are open,
+not the order of their events (see :class:`~agents.api.mqtt_topics.MqttAlertTopics`).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class OutputStage:
         await self._queue.put(event)
 
     async def run(self) -> None:
-        waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # per camera and query: the event that goes last
+        waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # per camera and query: the end that goes last
         while (event := await self._queue.get()) is not None:
             if isinstance(event, ContextKeyframe):
                 try:
@@ -84,9 +87,12 @@ class OutputStage:
                 except MemoryStoreError as exc:
                     log.error("memory: context keyframe of %s not stored: %s", event.frame.camera, exc)
                 continue
+            if event.kind is not AlertKind.END:
+                await self._emit(event)  # never behind an earlier alert's end that waits for its clip
+                continue
             key = (event.camera, event.query_id)
             before = waiting.get(key)
-            clipped = self.clipper is not None and event.kind is AlertKind.END and self.clipper.wants(event)
+            clipped = self.clipper is not None and self.clipper.wants(event)
             if before is None and not clipped:
                 await self._emit(event)
                 continue
@@ -97,7 +103,7 @@ class OutputStage:
             await asyncio.gather(*waiting.values())
 
     async def _after(self, event: Alert, before: asyncio.Task[None] | None, clipped: bool) -> None:
-        """Emit ``event`` once the event before it (same camera and query) is out, and its clip written."""
+        """Emit the end ``event`` once the end before it (same camera and query) is out, and its clip written."""
         try:
             if before is not None:
                 await asyncio.shield(before)
