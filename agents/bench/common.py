@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from streamer.frames import Frame
+from streamer.source import FrameDecoder, SourceOptions
+
 __all__ = [
     "ChildRun",
     "LocalBroker",
@@ -24,6 +27,7 @@ __all__ = [
     "percentile",
     "run_child",
     "run_python_child",
+    "sample_frames",
     "wait_port",
     "wait_stream",
 ]
@@ -65,6 +69,17 @@ def run_python_child(module: str, *args: str, timeout_s: float = 600) -> tuple[C
     run = run_child([sys.executable, "-m", module, *args], timeout_s)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     return run, json.loads(lines[-1])
+
+
+def sample_frames(clip: Path, size: int, n: int) -> list[Frame]:
+    """The first ``n`` frames of ``clip`` at 1 fps, at the analysis size ``size``."""
+    decoder = FrameDecoder("bench", str(clip), SourceOptions(sample_fps=1.0, analysis_size=size, snapshot_size=0))
+    out = []
+    for frame in decoder.frames(threading.Event()):
+        out.append(frame)
+        if len(out) == n:
+            break
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:

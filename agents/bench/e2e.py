@@ -7,7 +7,8 @@ installed, else a file replayed at its own pace. The service runs as its own pro
 Latency is measured from the wall-clock time of the frame that opened an alert to the moment the
 subscriber receives the alert's ``new`` event. The number of cameras grows step by step; a step holds
 "in real time" when no frame was dropped or skipped and the scheduler never fell more than two seconds
-behind.
+behind. The report names the CPU and what one frame costs each embedding runtime's image tower with nothing
+else running: camera counts scale with it from one machine to another.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -31,7 +33,7 @@ import yaml
 
 from streamer.errors import FeedwatchError
 
-from .common import LocalBroker, free_port, percentile, wait_port, wait_stream
+from .common import LocalBroker, free_port, percentile, sample_frames, wait_port, wait_stream
 from .rtsp import free_udp_block, perl_rtsp_server_command
 
 __all__ = ["Feeds", "run_e2e_bench"]
@@ -217,6 +219,45 @@ def _step(
     }
 
 
+def cpu_name() -> str:
+    """The CPU this runs on: its name, with the family and model that a masked name ("AMD EPYC") hides."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
+def model_alone(scorers: dict[str, dict[str, Any]], clip: Path) -> list[dict[str, Any]]:
+    """What a frame costs each embedding runtime's image tower with nothing else running, in ms per image at
+    batches of 1 and 8 (the checkpoint's preprocessing included): the machine's measure, which camera counts
+    scale with from one machine to another. Timed on real frames of ``clip``, each model loaded and let go."""
+    from ..config import EmbeddingSettings
+    from ..scoring.embedding import EmbeddingScorer
+
+    out: list[dict[str, Any]] = []
+    for settings in {json.dumps(s["embedding"], sort_keys=True) for s in scorers.values() if "embedding" in s}:
+        scorer = EmbeddingScorer(EmbeddingSettings(**json.loads(settings)))
+        try:
+            images = [f.image for f in sample_frames(clip, scorer.input_size, 8)]
+            scorer.embed_images(images)  # warm-up: kernels, caches, the ONNX export on first use
+            scorer.embed_images(images[:1])
+            entry: dict[str, Any] = {"runtime": scorer.settings.runtime}
+            for batch, rounds in ((1, 16), (8, 4)):
+                t0 = time.perf_counter()
+                for _ in range(rounds):
+                    scorer.embed_images(images[:batch])
+                entry[f"batch{batch}_ms"] = round((time.perf_counter() - t0) / rounds / batch * 1000, 1)
+            out.append(entry)
+        finally:
+            scorer.close()
+    return sorted(out, key=lambda e: str(e["runtime"]))
+
+
 def run_e2e_bench(
     steps: list[int],
     *,
@@ -241,6 +282,8 @@ def run_e2e_bench(
         "transport": "rtsp (rtsp-server-perl, UDP)" if use_rtsp else "paced files",
         "clips": [str(c) for c in clips],
         "cpu_cores": os.cpu_count(),
+        "cpu": cpu_name(),
+        "model_alone": model_alone(scorers, clips[0]),
         "steps": [],
         "max_realtime_cameras": {},
     }
@@ -262,7 +305,15 @@ def run_e2e_bench(
 
 def format_report(result: dict[str, Any]) -> str:
     clips = ", ".join(Path(c).stem for c in result["clips"])
-    lines = [f"transport: {result['transport']}; {result['cpu_cores']} CPU cores; cameras cycle through {clips}"]
+    lines = [
+        f"transport: {result['transport']}; {result['cpu_cores']} cores of {result['cpu']}; "
+        f"cameras cycle through {clips}"
+    ]
+    for m in result["model_alone"]:
+        lines.append(
+            f"image tower alone ({m['runtime']}): {m['batch1_ms']:.1f} ms per image at batch 1, "
+            f"{m['batch8_ms']:.1f} at batch 8 (preprocessing included)"
+        )
     lines.append(f"{'scorer':<21}{'cams':>5}{'alerts':>7}{'p50 s':>7}{'p95 s':>7}{'cpu/cam':>8}{'MB/cam':>8}"
                  f"{'dropped':>8}{'skipped':>8}{'max lag':>8}{'lag p95':>8}{'model/cam-h':>12}{'rig cpu':>8}"
                  f"{'realtime':>9}")  # fmt: skip

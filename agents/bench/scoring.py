@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamer.frames import Frame, Window
-from streamer.source import FrameDecoder, SourceOptions
+from streamer.frames import Window
 
 from ..config import ScorerConfig, validate_config
 from ..scoring import Query, Scorer, create_scorer
 from ..service import Service
-from .common import percentile
+from .common import percentile, sample_frames
 
 __all__ = ["run_scoring_bench"]
 
@@ -34,19 +32,9 @@ _QUERIES = [
 ]
 
 
-def _frames(clip: Path, size: int, n: int) -> list[Frame]:
-    decoder = FrameDecoder("bench", str(clip), SourceOptions(sample_fps=1.0, analysis_size=size, snapshot_size=0))
-    out = []
-    for frame in decoder.frames(threading.Event()):
-        out.append(frame)
-        if len(out) == n:
-            break
-    return out
-
-
 def _throughput(scorer: Scorer, clip: Path, windows: int, window: int, stride_s: float) -> dict[str, Any]:
     """Windows of ``window`` frames, every query of a window in one call, after one window of warm-up."""
-    frames = _frames(clip, scorer.input_size, (windows + 1) * window + 1)
+    frames = sample_frames(clip, scorer.input_size, (windows + 1) * window + 1)
     chunks = [tuple(frames[i * window : (i + 1) * window]) for i in range(windows + 1)]
     chunks = [c for c in chunks if c]
     scorer.score(Window("bench", chunks[0]), _QUERIES)  # warm-up: kernels, caches, lazy loading

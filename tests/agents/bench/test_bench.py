@@ -50,6 +50,10 @@ def test_bench_e2e_measures_latency_through_rtsp_and_a_broker(media: Path, tmp_p
     assert step["held_frames"] == 0 and step["model_frames"] > 0 and step["model_share"] == 1.0
     gated = next(s for s in report["steps"] if s["scorer_setting"] == "embedding+gate")
     assert gated["scorer"] == "embedding" and gated["model_frames"] > 0 and gated["held_frames"] > 0
+    # The machine's measure, for comparing runs on different machines: the CPU, and the tower's cost alone.
+    assert report["cpu"]
+    (alone,) = report["model_alone"]
+    assert alone["runtime"] == "torch" and alone["batch1_ms"] > 0 and alone["batch8_ms"] > 0
 
 
 def test_bench_e2e_can_leave_the_cores_to_feedwatch_with_paced_files(media: Path, tmp_path: Path) -> None:
