@@ -248,7 +248,8 @@ class EmbeddingSettings(_Strict):
     runtime: Literal["torch", "onnx"] = Field(
         default="torch",
         description="What runs the image tower on the CPU: 'torch', or 'onnx' (ONNX Runtime, exported once from "
-        "the same checkpoint, fp32; about 1.3x faster on 2 cores; needs 'feedwatch[onnx]'). On a GPU it is torch.",
+        "the same checkpoint, fp32; 1.3x to 2.2x faster than torch on the 2-core machines measured; needs "
+        "'feedwatch[onnx]'). On a GPU it is torch.",
     )
 
 
