@@ -36,6 +36,7 @@ class MqttAlertTopics:
         # Per camera and query, the alerts whose ``new`` went out and whose ``end`` has not: an alert's ``new`` may
         # go out while the last one's ``end`` still waits for its clip, so the state follows these, not the order.
         self._open: dict[tuple[str, str], set[str]] = {}
+        self._on: dict[tuple[str, str], bool] = {}  # the state last published by alerts
 
     def camera_status(self, camera: str, status: CameraStatus) -> None:
         payload = {"schema": 1, "camera": camera, "status": status.value, "time": round(time.time(), 3)}
@@ -61,6 +62,7 @@ class MqttAlertTopics:
         for query in queries:
             for camera in cameras:
                 if query.applies_to(camera):
+                    self._on[(camera, query.id)] = False
                     self.query_state(camera, query.id, False)
 
     def armed_states(self, queries: list[Query], cameras: list[str]) -> None:
@@ -77,25 +79,31 @@ class MqttAlertTopics:
     async def alert(self, event: AlertEvent) -> None:
         """The event, and the query's retained state and snapshot: ``ON`` from the first open alert's ``new``,
         ``OFF`` at the last one's ``end``; the snapshot of a ``new``, or of an ``end`` that leaves none open (an end
-        that comes after a newer alert opened leaves that one's snapshot and state)."""
+        that comes after a newer alert opened leaves that one's snapshot and state).
+
+        Ends are published from their own tasks (each waits for its clip), so calls interleave at the ``await``:
+        what the state says is decided from the open alerts as they are at each step, never from a stale copy."""
         alert = event.alert
         key = (alert.camera, alert.query_id)
         base = (alert.camera, "query", alert.query_id)
-        was_on = bool(self._open.get(key))
+        open_ids = self._open.setdefault(key, set())
         if alert.kind is AlertKind.NEW:
-            self._open.setdefault(key, set()).add(alert.id)
-            if not was_on:
-                self.query_state(alert.camera, alert.query_id, True)
+            open_ids.add(alert.id)
+            self._set_state(key, True)
         elif alert.kind is AlertKind.END:
-            self._open.get(key, set()).discard(alert.id)
-        still_on = bool(self._open.get(key))
-        newest = alert.kind is AlertKind.NEW or (alert.kind is AlertKind.END and not still_on)
+            open_ids.discard(alert.id)
+        newest = alert.kind is AlertKind.NEW or (alert.kind is AlertKind.END and not open_ids)
         if alert.snapshot is not None and newest:
             self.publisher.publish(self.publisher.topic(*base, "snapshot"), alert.snapshot, retain=True)
         await self.publisher.publish_durable(self.publisher.topic(*base, "event"), event.text, qos=1)
-        if alert.kind is AlertKind.END and not still_on:
-            self._open.pop(key, None)
-            self.query_state(alert.camera, alert.query_id, False)
+        if alert.kind is AlertKind.END and not self._open.get(key):  # after the event: a reader of OFF has the end
+            self._set_state(key, False)
+
+    def _set_state(self, key: tuple[str, str], on: bool) -> None:
+        """Publish the query's state where it changes."""
+        if self._on.get(key, False) != on:
+            self._on[key] = on
+            self.query_state(key[0], key[1], on)
 
 
 def _on(flag: bool) -> str:

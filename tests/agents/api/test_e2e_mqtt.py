@@ -75,7 +75,7 @@ async def test_alerts_arrive_over_mqtt_with_query_ids_and_times(media: Path, bro
     states = [m.payload for m in by_topic[f"feedwatch/{camera}/query/a-person/state"]]
     assert states[0] == b"OFF" and states[-1] == b"OFF" and 1 <= states.count(b"ON") <= len(truth)
     after = states[states.index(b"ON") :]
-    assert all(a != b for a, b in itertools.pairwise(after))  # then ON and OFF alternate
+    assert all(a != b for a, b in itertools.pairwise(after)), states  # then ON and OFF alternate
     assert all(m.retain is False for m in by_topic[f"feedwatch/{camera}/query/a-person/event"])
     snaps = by_topic[f"feedwatch/{camera}/query/a-person/snapshot"]
     assert bytes(snaps[-1].payload)[:2] == b"\xff\xd8"

@@ -118,3 +118,25 @@ async def test_the_query_state_and_snapshot_follow_the_open_alerts(broker: Broke
     assert payloads("fw/lobby/query/person/snapshot") == [b"a-new", b"b-new", b"b-end"]  # never back to a's
     events = [json.loads(p) for p in payloads("fw/lobby/query/person/event")]
     assert [(e["type"], e["id"]) for e in events] == [("new", "a"), ("new", "b"), ("end", "a"), ("end", "b")]
+
+
+async def test_an_end_and_a_new_alert_published_side_by_side_leave_the_state_on(
+    broker: Broker, inbox: Inbox, tmp_path: Path
+) -> None:
+    # Ends are published from their own tasks: a's end is at its durable write (in a thread) when b's new comes.
+    settings = MqttSettings(port=broker.port, prefix="fw", outbox=str(tmp_path / "outbox.sqlite"))
+    async with MqttPublisher(settings) as publisher:
+        assert await publisher.wait_connected(scaled(10))
+        topics = MqttAlertTopics(publisher, {})
+        await topics.alert(AlertEvent.of(_alert("a", AlertKind.NEW, b"a-new")))
+        end_a = asyncio.create_task(topics.alert(AlertEvent.of(_alert("a", AlertKind.END, b"a-end"))))
+        await asyncio.sleep(0)  # a yield, not a wait: the task runs up to its durable write and waits there
+        await topics.alert(AlertEvent.of(_alert("b", AlertKind.NEW, b"b-new")))
+        await end_a
+        await topics.alert(AlertEvent.of(_alert("b", AlertKind.END, b"b-end")))
+        await inbox.wait_for("fw/lobby/query/person/state", lambda m: m.payload == b"OFF")
+
+    states = [bytes(m.payload) for m in inbox.messages if str(m.topic) == "fw/lobby/query/person/state"]
+    assert states == [b"ON", b"OFF"]  # never OFF while b is open, and ON once
+    snapshots = [bytes(m.payload) for m in inbox.messages if str(m.topic) == "fw/lobby/query/person/snapshot"]
+    assert snapshots[-1] == b"b-end"
