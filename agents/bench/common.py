@@ -13,12 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from streamer.frames import Frame
-from streamer.source import FrameDecoder, SourceOptions
+if TYPE_CHECKING:
+    from streamer.frames import Frame
 
 __all__ = [
     "ChildRun",
@@ -73,6 +73,8 @@ def run_python_child(module: str, *args: str, timeout_s: float = 600) -> tuple[C
 
 def sample_frames(clip: Path, size: int, n: int) -> list[Frame]:
     """The first ``n`` frames of ``clip`` at 1 fps, at the analysis size ``size``."""
+    from streamer.source import FrameDecoder, SourceOptions  # PyAV: only for the benches that decode here
+
     decoder = FrameDecoder("bench", str(clip), SourceOptions(sample_fps=1.0, analysis_size=size, snapshot_size=0))
     out = []
     for frame in decoder.frames(threading.Event()):
