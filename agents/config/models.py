@@ -505,7 +505,13 @@ class HttpConfig(_Strict):
         description="Environment variable holding the bearer token. When it is set, every API call needs it "
         "(header 'Authorization: Bearer ...', or the cookie the page's sign-in sets).",
     )
-    max_body_kb: int = Field(default=64, ge=1, le=4096, description="Largest request body accepted, KiB.")
+    max_body_kb: int = Field(
+        default=256,
+        ge=1,
+        le=4096,
+        description="Largest request body accepted, KiB; the default holds the largest valid one (a camera's 32 "
+        "masks and 32 zones of 64 points, about 210 KiB).",
+    )
 
 
 class QAConfig(_Strict):
