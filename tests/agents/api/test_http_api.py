@@ -15,6 +15,7 @@ import pytest
 from agents import Service, validate_config
 from agents.api import HttpApi
 from agents.bench.common import free_port
+from agents.config.models import HttpConfig
 from streamer import ConfigError
 from tests.helpers import PERSON_CLIP, scaled, served, wait_until
 
@@ -171,7 +172,7 @@ async def test_reads_writes_events_and_bad_input(running: tuple[Service, httpx.A
         assert (await get(c["thumbnail_url"])).content[:2] == b"\xff\xd8"
     assert (await client.post("/api/ask", json={"question": ""})).status_code == 422
     assert (await client.post("/api/ask", content=b"question?")).status_code == 422
-    huge = await client.post("/api/ask", json={"question": "x" * 300_000})
+    huge = await client.post("/api/ask", json={"question": "x" * HttpConfig().max_body_kb * 1024})  # the default
     assert huge.status_code == 413 and "limit" in huge.json()["detail"]
 
     metrics = (await get("/metrics")).text
