@@ -181,28 +181,44 @@ def probe(url: str, options: SourceOptions) -> None:
         container.close()
 
 
+# Planar YUV formats that swscale scales plane by plane, so a frame can be shrunk before it is converted to RGB.
+_SHRINK_IN_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"})
+
+
+def _rgb(vf: Any, size: tuple[int, int]) -> NDArray[np.uint8]:
+    """``vf`` area-averaged to ``size`` as RGB. swscale works in this thread only: its slice threads would compete
+    with the decoder's for the same cores."""
+    image: NDArray[np.uint8] = vf.reformat(
+        width=size[0], height=size[1], format="rgb24", interpolation="AREA", threads=1
+    ).to_ndarray()
+    return image
+
+
 def _convert(
     vf: Any, size: tuple[int, int], snap_size: tuple[int, int] | None, masks: tuple[Polygon, ...] = ()
 ) -> tuple[NDArray[np.uint8], bytes | None]:
-    """The analysis image and the snapshot JPEG of a decoded frame, with one swscale pass.
+    """The analysis image and the snapshot JPEG of a decoded frame, with one pass of swscale over the full frame.
 
-    swscale's area averaging (the right filter for downscaling) produces the larger of the two; the
-    smaller is box-filtered from it, which costs a fraction of a second swscale pass from full size.
-    Privacy ``masks`` are blacked out on the larger one, before the smaller is made or anything is encoded.
+    swscale's area averaging (the right filter for downscaling) makes the larger of the two from the frame.
+    Usually that is the snapshot, and the frame is YUV: it is shrunk in YUV, then both images come from the
+    small YUV frame (its RGB conversion, and an area average to analysis size), which costs a third less than
+    scaling straight to RGB and box-filtering the analysis image from that (`bench ingest`, full mode). The
+    snapshot's chroma is then at half its size, as in the 4:2:0 JPEG it becomes anyway.
+    Privacy ``masks`` are blacked out on the larger image, before the smaller is made or anything is encoded.
     """
     if snap_size is None:
-        image: NDArray[np.uint8] = vf.reformat(
-            width=size[0], height=size[1], format="rgb24", interpolation="AREA"
-        ).to_ndarray()
-        return apply_masks(image, masks), None
+        return apply_masks(_rgb(vf, size), masks), None
+    if snap_size[0] * snap_size[1] > size[0] * size[1] and not masks and vf.format.name in _SHRINK_IN_YUV:
+        small = vf.reformat(width=snap_size[0], height=snap_size[1], interpolation="AREA", threads=1)
+        snapshot: NDArray[np.uint8] = small.reformat(format="rgb24", threads=1).to_ndarray()
+        return _rgb(small, size), encode_jpeg(snapshot)
     big_size = max(size, snap_size, key=lambda wh: wh[0] * wh[1])
-    big: NDArray[np.uint8] = vf.reformat(
-        width=big_size[0], height=big_size[1], format="rgb24", interpolation="AREA"
-    ).to_ndarray()
-    apply_masks(big, masks)
+    big = apply_masks(_rgb(vf, big_size), masks)
     small_size = snap_size if big_size == size else size
-    small = big if small_size == big_size else np.asarray(Image.fromarray(big).resize(small_size, Image.Resampling.BOX))
-    return (big, encode_jpeg(small)) if big_size == size else (small, encode_jpeg(big))
+    small_image = (
+        big if small_size == big_size else np.asarray(Image.fromarray(big).resize(small_size, Image.Resampling.BOX))
+    )
+    return (big, encode_jpeg(small_image)) if big_size == size else (small_image, encode_jpeg(big))
 
 
 _NO_IMAGE: NDArray[np.uint8] = np.zeros((0, 0, 3), np.uint8)  # a frame's pixels before they are converted

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import shutil
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from streamer import CameraReader, CameraStatus, FrameDecoder, SourceError, SourceOptions, probe
 from streamer.source import _convert, _scaled_size
@@ -224,6 +226,42 @@ def test_footage_converted_ahead_matches_inline_conversion(media: Path) -> None:
     for frame in ahead[:40]:
         np.testing.assert_array_equal(frame.image, inline[round(frame.pts, 3)])
         assert frame.snapshot is not None and frame.snapshot[:2] == b"\xff\xd8"
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * float(np.log10(255**2 / mse))
+
+
+@pytest.mark.parametrize(
+    ("name", "encode"),
+    [
+        ("person clip (yuv420p, BT.601)", []),
+        ("MJPEG (yuvj420p, full range)", ["-c:v", "mjpeg", "-q:v", "2"]),
+        ("BT.709", ["-c:v", "libx264", "-vf", "scale=out_color_matrix=bt709", "-colorspace", "bt709"]),
+        ("4:4:4", ["-c:v", "libx264", "-pix_fmt", "yuv444p"]),
+    ],
+)
+def test_frames_shrunk_in_yuv_match_an_area_average_of_the_full_frame(
+    tmp_path: Path, name: str, encode: list[str]
+) -> None:
+    """A frame is shrunk to snapshot size in YUV before its RGB images are made: they must show what an area
+    average of the full frame in RGB shows, with the colours its tags say (a wrong matrix gives about 40 dB)."""
+    clip = PERSON_CLIP
+    if encode:
+        clip = tmp_path / ("clip.avi" if "mjpeg" in encode else "clip.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(PERSON_CLIP), "-t", "1", *encode, str(clip)], check=True)
+    with av.open(str(clip)) as container:
+        vf = next(container.decode(video=0))
+    size = _scaled_size(vf.width, vf.height, 224)
+    snap = _scaled_size(vf.width, vf.height, 640)
+    image, jpeg = _convert(vf, size, snap)
+    assert jpeg is not None
+    direct = vf.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
+    direct_snap = vf.reformat(width=snap[0], height=snap[1], format="rgb24", interpolation="AREA").to_ndarray()
+    assert image.shape == direct.shape
+    assert _psnr(image, direct) >= 45, name
+    assert _psnr(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")), direct_snap) >= 35, name
 
 
 @pytest.mark.slow
