@@ -365,9 +365,8 @@ def clip_frames(path: str, *, fps: float, start_wall: float, limit: int = 256, a
                 snapshot_size: int = 640) -> list[ClipFrame]:  # fmt: skip
     """Frames of a clip at ``fps`` (denser than the 1 fps stills, so brief actions are seen), at most ``limit``
     of them spread over the clip. Blocking: decodes the whole clip once."""
-    from .frames import encode_jpeg
     from .sampling import RateSampler
-    from .source import _scaled_size
+    from .source import _convert, _scaled_size
 
     try:
         with av.open(path) as container:
@@ -384,9 +383,9 @@ def clip_frames(path: str, *, fps: float, start_wall: float, limit: int = 256, a
                     continue
                 small = _scaled_size(frame.width, frame.height, analysis_size)
                 big = _scaled_size(frame.width, frame.height, snapshot_size)
-                image: NDArray[np.uint8] = frame.reformat(width=small[0], height=small[1], format="rgb24").to_ndarray()
-                large: NDArray[np.uint8] = frame.reformat(width=big[0], height=big[1], format="rgb24").to_ndarray()
-                jpeg = encode_jpeg(large)
+                # The reader's conversion, so a clip's frames look to a model as the live ones did.
+                image, jpeg = _convert(frame, small, big)
+                assert jpeg is not None  # a snapshot size was given
                 out.append(ClipFrame(start_wall + t, image, jpeg))
                 if len(out) >= limit:
                     break

@@ -187,3 +187,25 @@ def test_a_camera_with_aac_audio_gets_it_in_its_clips(tmp_path: Path) -> None:
             audio = list(container.decode(container.streams.audio[0]))
             seconds = sum(f.samples for f in audio) / 48000
         assert abs(seconds - made.duration_s) < 0.5, (clip.name, seconds, made.duration_s)
+
+
+def test_a_clips_frames_are_the_frames_the_reader_made_from_the_same_footage() -> None:
+    """Answers look at a clip's frames: they are converted as the live ones were, so a model sees the same pixels."""
+    import threading
+
+    import numpy as np
+
+    from streamer import FrameDecoder, SourceOptions
+    from streamer.clips import clip_frames
+
+    live = list(
+        FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0, skip_nonref=False)).frames(
+            threading.Event()
+        )
+    )[:10]
+    kept = clip_frames(str(PERSON_CLIP), fps=1.0, start_wall=0.0)[:10]
+    assert len(kept) == len(live) == 10
+    for frame, still in zip(live, kept, strict=True):
+        assert still.wall == pytest.approx(frame.pts, abs=1e-3)
+        np.testing.assert_array_equal(still.image, frame.image)
+        assert still.snapshot == frame.snapshot
