@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
-from streamer.clips import ClipError, cut_file, write_clip
+from streamer import FrameDecoder, SourceOptions
+from streamer.clips import ClipError, clip_frames, cut_file, write_clip
 from streamer.packets import PacketRing, StoredPacket
 from tests.helpers import PERSON_CLIP, ROOT, scaled
 
@@ -191,13 +194,6 @@ def test_a_camera_with_aac_audio_gets_it_in_its_clips(tmp_path: Path) -> None:
 
 def test_a_clips_frames_are_the_frames_the_reader_made_from_the_same_footage() -> None:
     """Answers look at a clip's frames: they are converted as the live ones were, so a model sees the same pixels."""
-    import threading
-
-    import numpy as np
-
-    from streamer import FrameDecoder, SourceOptions
-    from streamer.clips import clip_frames
-
     live = list(
         FrameDecoder("cam", str(PERSON_CLIP), SourceOptions(sample_fps=1.0, skip_nonref=False)).frames(
             threading.Event()
