@@ -17,7 +17,7 @@ from tests.streamer.rtsp import GstRtspServer, PerlRtspServer
 @pytest.fixture(scope="session")
 def media() -> Path:
     if not PERSON_CLIP.is_file():
-        pytest.fail(f"sample clips missing: expected {PERSON_CLIP} (shared/media beside the repository)")
+        pytest.fail(f"sample clips missing: expected {PERSON_CLIP} (tests/media in the repository)")
     return MEDIA
 
 

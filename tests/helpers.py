@@ -24,7 +24,7 @@ from agents.scoring import Scorer
 from agents.service import AlertListener
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("FEEDWATCH_MEDIA", ROOT.parent / "shared" / "media")) / "intel-sample-videos"
+MEDIA = Path(os.environ.get("FEEDWATCH_MEDIA", ROOT / "tests" / "media"))
 PERSON_CLIP = MEDIA / "one-by-one-person-detection.mp4"
 PERSON_TRUTH = MEDIA / "one-by-one-person-detection.events.json"
 SHORT_CLIP = MEDIA / "asl_walk.mkv"

@@ -22,7 +22,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_quick_start_runs_watch_on_the_sample_clip() -> None:
     first = re.findall(r"```bash\n(.*?)```", _readme(), re.S)[0]
     assert "pip install" in first
-    assert "feedwatch watch ../shared/media/intel-sample-videos/one-by-one-person-detection.mp4" in first
+    assert "feedwatch watch tests/media/one-by-one-person-detection.mp4" in first
 
 
 def test_every_command_is_documented_and_has_a_purpose() -> None:
@@ -38,3 +38,28 @@ def test_streamer_never_imports_agents() -> None:
     for path in (ROOT / "streamer").rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(from|import)\s+agents\b", text, re.M), path
+
+
+def test_the_quick_start_clip_is_in_the_repository() -> None:
+    first = re.findall(r"```bash\n(.*?)```", _readme(), re.S)[0]
+    clip = re.search(r"feedwatch watch (\S+)", first)
+    assert clip is not None and (ROOT / clip.group(1)).is_file(), first
+
+
+# Ways a file could lean on something beside the checkout: the development machines keep the sample clips and
+# other material in a folder next to it, which a user's clone does not have.
+_OUTSIDE = re.compile(r"\.\./shared\b|shared[/]media|parent\s*/\s*[\"']shared[\"']|parents\[\d\]\s*/\s*[\"']shared")
+
+
+def test_nothing_in_the_repository_points_outside_it() -> None:
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    offenders = []
+    for name in tracked.decode().split("\0"):
+        path = ROOT / name
+        if not name or not path.is_file() or path.suffix in {".mp4", ".mkv", ".npz", ".jpg", ".png"}:
+            continue
+        text = path.read_text(errors="replace")
+        offenders += [f"{name}:{text.count(chr(10), 0, m.start()) + 1}" for m in _OUTSIDE.finditer(text)]
+    assert not offenders, f"paths outside the repository: {offenders}"

@@ -203,7 +203,7 @@ def _bench_scoring(args: argparse.Namespace) -> int:
 
     clip = _sample_clip()
     if clip is None:
-        raise FeedwatchError("bench scoring needs the sample clips in ../shared/media beside the checkout")
+        raise FeedwatchError(_NO_CLIPS.format(bench="scoring"))
     backends: dict[str, tuple[dict[str, Any], str]] = {}
     for name in [x.strip() for x in args.backends.split(",") if x.strip()]:
         if name == "activity":
@@ -248,7 +248,7 @@ def _bench_e2e(args: argparse.Namespace) -> int:
         raise ConfigError(f"--cameras: expected numbers like 1,4,8, not {args.cameras!r}") from None
     clip = _sample_clip()
     if clip is None:
-        raise FeedwatchError("bench e2e needs the sample clips in ../shared/media beside the checkout")
+        raise FeedwatchError(_NO_CLIPS.format(bench="e2e"))
     clips = [clip.with_name(n) for n in (clip.name, "car-detection.mp4", "bottle-detection.mp4")]
     scorers: dict[str, dict[str, Any]] = {}
     for name in [x.strip() for x in args.scorers.split(",") if x.strip()]:
@@ -270,17 +270,23 @@ def _bench_e2e(args: argparse.Namespace) -> int:
     return 0
 
 
+_NO_CLIPS = (
+    "bench {bench} needs the sample clips of tests/media: run it from a checkout of the repository, or set "
+    "FEEDWATCH_MEDIA to a folder holding one-by-one-person-detection.mp4"
+)
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "feedwatch"
 
 
 def _sample_clip() -> Path | None:
-    """Real footage to build benchmark clips from: ``$FEEDWATCH_MEDIA``, else the shared sample clips beside the
-    checkout (or beside the current folder)."""
+    """Real footage to build benchmark clips from: ``$FEEDWATCH_MEDIA``, else the sample clips in the checkout's
+    tests/media (beside this package in a source checkout, or under the current folder)."""
     places = [Path(os.environ["FEEDWATCH_MEDIA"])] if os.environ.get("FEEDWATCH_MEDIA") else []
-    places += [Path(__file__).resolve().parents[3] / "shared" / "media", Path.cwd().parent / "shared" / "media"]
+    places += [Path(__file__).resolve().parents[2] / "tests" / "media", Path.cwd() / "tests" / "media"]
     for media in places:
-        clip = media / "intel-sample-videos" / "one-by-one-person-detection.mp4"
+        clip = media / "one-by-one-person-detection.mp4"
         if clip.is_file():
             return clip
     return None

@@ -66,7 +66,7 @@ def _sequences(ref: dict[str, np.ndarray], use: str) -> Iterator[tuple[str, np.n
     for key in ref:
         if key.startswith(f"frames/{use}/"):
             yield key.split("/", 2)[2], ref[key], True
-    for name, frames in real_sequences(MEDIA.parent).get(use, {}).items():
+    for name, frames in real_sequences(MEDIA).get(use, {}).items():
         yield name, frames, False
 
 
