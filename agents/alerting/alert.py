@@ -43,6 +43,8 @@ class Alert:
     clip_info: dict[str, object] | None = field(default=None, compare=False)
     # The zone the peak was seen in, for a zone-limited query.
     zone: str | None = None
+    # Why an alert ended when it was not the footage (``scorer_unavailable``: its scorer was away too long).
+    reason: str | None = None
     # The scorer's embedding of the peak frame, when the backend gives embeddings (for the memory).
     peak_embedding: NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
 
@@ -68,6 +70,7 @@ class Alert:
             "clip": self.clip_path,
             "clip_url": f"/api/alerts/{self.id}/clip.mp4" if self.clip_path else None,
             "clip_info": self.clip_info,
+            "reason": self.reason,
         }
 
 

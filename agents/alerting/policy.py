@@ -10,6 +10,7 @@ the same.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -84,14 +85,15 @@ class AlertPolicy:
             return [self._close(frame.pts, backend, semantic)]
         return []
 
-    def flush(self, backend: str, semantic: bool) -> list[Alert]:
-        """End an open alert now (end of stream, shutdown, query removed)."""
+    def flush(self, backend: str, semantic: bool, reason: str | None = None) -> list[Alert]:
+        """End an open alert now (end of stream, shutdown, query removed; ``reason`` says why when it is not the
+        footage: ``scorer_unavailable``)."""
         if self._open is None:
             return []
-        return [self._close(self._open.last_relevant.pts, backend, semantic)]
+        return [self._close(self._open.last_relevant.pts, backend, semantic, reason)]
 
-    def _close(self, now_pts: float, backend: str, semantic: bool) -> Alert:
-        event = self._event(AlertKind.END, backend, semantic)
+    def _close(self, now_pts: float, backend: str, semantic: bool, reason: str | None = None) -> Alert:
+        event = dataclasses.replace(self._event(AlertKind.END, backend, semantic), reason=reason)
         self._open = None
         self._closed_at = now_pts
         return event

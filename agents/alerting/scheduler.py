@@ -23,7 +23,7 @@ from streamer.policies import OverflowPolicy
 from streamer.regions import Polygon
 
 from ..config import AlertSettings
-from ..scoring import InferenceLimiter, Query, Scorer, WindowScores
+from ..scoring import InferenceLimiter, Query, Scorer, ScoringGuard, WindowScores
 from .alert import Alert
 from .arming import Watching
 from .context import ContextKeyframe, ContextSampler
@@ -74,6 +74,7 @@ class CameraCounters:
     # these plus the alert policy's confirmation.
     lags: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
     score_s: float = 0.0
+    unscored: int = 0  # new frames no scorer could score (the model away, no fallback)
     model_frames: int = 0  # new frames (of the whole frame or a zone) the model scored
     held_frames: int = 0  # new frames the change gate held back from the model
 
@@ -96,6 +97,8 @@ class Scheduler:
         context: ContextSampler | None = None,
         zones: dict[str, dict[str, Polygon]] | None = None,
         watching: Watching | None = None,
+        guard: ScoringGuard | None = None,
+        outage_end_s: float = 120.0,
     ) -> None:
         self.scorer = scorer
         self.buffers = buffers
@@ -110,6 +113,9 @@ class Scheduler:
         self._queries: dict[str, Query] = {q.id: q for q in queries}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self.limiter = limiter or InferenceLimiter()
+        # The model behind its breaker: a fault leaves windows unscored (or to a fallback), never ends the stage.
+        self.guard = guard or ScoringGuard(scorer, self.limiter)
+        self.outage_end_s = outage_end_s  # open alerts end (reason scorer_unavailable) after an outage this long
         self.context = context
         self.zones = zones or {}  # camera -> zone name -> polygon
         self.watching = watching or Watching()
@@ -230,8 +236,14 @@ class Scheduler:
             counters = self.counters[cut.camera]
             new = cut.window.new_frames
             await self._end_unwatched(cut)
-            if cut.jobs:
-                scored = [(job, next(results)) for job in cut.jobs]
+            scored = [(job, result) for job in cut.jobs if (result := next(results)) is not None]
+            if cut.jobs and not scored:  # the model is away: nothing heard, so open alerts stay open for a while
+                counters.unscored += len(new)
+                if self.guard.outage_s() >= self.outage_end_s:
+                    await self._end(
+                        [p for (camera, _), p in self._policies.items() if camera == cut.camera], "scorer_unavailable"
+                    )
+            elif cut.jobs:
                 counters.score_s += sum(result.latency_s for _, result in scored)
                 sent = sum(result.model_frames for _, result in scored)
                 counters.model_frames += sent
@@ -246,7 +258,8 @@ class Scheduler:
                     if self.context.observe(frame):
                         await self.on_alert(ContextKeyframe(frame, None, self.scorer.name))
             counters.skipped += cut.skipped
-            counters.scored += len(new)
+            if scored or not cut.jobs:
+                counters.scored += len(new)
             counters.windows += 1
             live = cut.buf.policy is OverflowPolicy.DROP_OLDEST
             counters.lag_s = max(0.0, time.time() - new[-1].wall) if live else 0.0
@@ -255,18 +268,18 @@ class Scheduler:
                 counters.lags.append(counters.lag_s)
             await cut.buf.mark_consumed(new[-1].seq)
 
-    async def _score_many(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores]:
-        return await self.limiter.run(self.scorer.score_batch, jobs)
+    async def _score_many(self, jobs: list[tuple[Window, list[Query]]]) -> list[WindowScores | None]:
+        return await self.guard.score(jobs)
 
     async def _end_unwatched(self, cut: _Cut) -> None:
         """End the open alerts of queries this camera no longer watches (disarmed, or outside their hours)."""
         watched = {q.id for q in cut.queries}
         await self._end([p for (camera, q), p in self._policies.items() if camera == cut.camera and q not in watched])
 
-    async def _end(self, policies: list[AlertPolicy]) -> None:
+    async def _end(self, policies: list[AlertPolicy], reason: str | None = None) -> None:
         """End the open alerts of ``policies`` now, sending their ``end`` events."""
         for policy in policies:
-            for alert in policy.flush(self.scorer.name, self.scorer.semantic):
+            for alert in policy.flush(self.scorer.name, self.scorer.semantic, reason):
                 await self.on_alert(alert)
 
     async def _feed(

@@ -44,8 +44,10 @@ class LoginIn(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: Literal["ok", "unhealthy"] = Field(description="'unhealthy' (with HTTP 503) while a stage is down or a "
-                                               "part reports a problem.")  # fmt: skip
+    status: Literal["ok", "degraded", "unhealthy"] = Field(
+        description="'unhealthy' (with HTTP 503) while a stage is down or a part reports a problem; 'degraded' (HTTP "
+        "200) while a dependency is away and feedwatch works around it (the scoring model, the memory)."
+    )
     version: str
     cameras: int = Field(description="Cameras configured.")
     live: int = Field(description="Cameras delivering frames now.")
@@ -53,6 +55,11 @@ class HealthOut(BaseModel):
         description="What is wrong, by part (a stage, 'mqtt', 'http'); only the parts' names without the token."
     )
     restarts: dict[str, int] = Field(description="Times each stage failed on a bug and was restarted.")
+    degraded: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dependencies that are away, by part ('scorer', 'memory'): what, since when, why; only the "
+        "parts' names without the token.",
+    )
 
 
 def package_version() -> str:
@@ -101,10 +108,13 @@ def create_app(
         report = port.health.report()
         if not report.healthy:
             response.status_code = 503
-        problems = report.problems if has_token(request) else {part: "" for part in report.problems}
+        told = has_token(request)
+        problems = report.problems if told else {part: "" for part in report.problems}
+        degraded = report.degraded if told else {part: "" for part in report.degraded}
         return HealthOut(
-            status="ok" if report.healthy else "unhealthy", version=package_version(), cameras=len(reports),
+            status=report.status, version=package_version(), cameras=len(reports),  # type: ignore[arg-type]
             live=sum(r.status == "live" for r in reports), problems=problems, restarts=report.restarts,
+            degraded=degraded,
         )  # fmt: skip
 
     @app.post("/api/login", status_code=204, responses={401: {"model": ErrorOut, "description": "Wrong token."}})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -75,8 +75,17 @@ class _ServiceCollector(Collector):
         for code, count in sorted(self.responses.items()):
             answered.add_metric([code], float(count))
         yield answered
+        yield GaugeMetricFamily("feedwatch_degraded", "1 while a dependency (the model, the memory) is away.",
+                                value=float(bool(report.degraded)))  # fmt: skip
         for counter in health.counters:
-            yield CounterMetricFamily(f"feedwatch_{counter.name}", counter.doc, value=counter.read())
+            read = counter.read()
+            if isinstance(read, Mapping):
+                family = CounterMetricFamily(f"feedwatch_{counter.name}", counter.doc, labels=[counter.label or "kind"])
+                for key, value in sorted(read.items()):
+                    family.add_metric([key], float(value))
+                yield family
+            else:
+                yield CounterMetricFamily(f"feedwatch_{counter.name}", counter.doc, value=read)
 
 
 def metrics_text(port: ServicePort, hub: EventHub, responses: dict[str, int] | None = None) -> bytes:

@@ -266,7 +266,19 @@ class OpenAIVLMSettings(_Strict):
         le=1280 * 28 * 28,
         description="Pixel budget of each frame sent (published: 112x112); aspect kept, sides multiples of 28.",
     )
-    timeout_s: float = Field(default=60.0, gt=0, le=3600, description="Seconds to wait for one answer.")
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Deadline of one request, retries of a refused or busy server included.",
+    )
+    max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Requests sent at once, across cameras and queries, on as many keep-alive connections; a vLLM "
+        "server batches them. 1 sends one request after another.",
+    )
 
 
 class GateSettings(_Strict):
@@ -327,6 +339,19 @@ class ScorerConfig(_Strict):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding settings.")
     openai: OpenAIVLMSettings = Field(default_factory=OpenAIVLMSettings, description="Remote VLM settings.")
     gate: GateSettings = Field(default_factory=GateSettings, description="The change gate in front of the models.")
+    fallback: Literal["none", "activity"] = Field(
+        default="none",
+        description="What scores while the model is unavailable (a server down, a GPU out of memory): 'none' leaves "
+        "those windows unscored (counted, and open alerts stay open); 'activity' lets the model-free activity "
+        "scorer watch meanwhile, and every alert it raises says semantic: false.",
+    )
+    outage_end_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=86400,
+        description="Seconds the model may be unavailable before the alerts open on it end, with reason "
+        "'scorer_unavailable' (shorter outages leave them open).",
+    )
 
     @model_validator(mode="after")
     def _stride_fits(self) -> ScorerConfig:

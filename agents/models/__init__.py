@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from .chat import ChatClient, image_part, text_part
 from .devices import attention_implementation, pick_device, torch_dtype
+from .faults import FaultKind, ModelFault, fault_of
 from .weights import cuda_available, find_weights, hf_cache_dir, require_weights, weight_locations
 
 __all__ = [
     "ChatClient",
+    "FaultKind",
+    "ModelFault",
     "attention_implementation",
     "cuda_available",
+    "fault_of",
     "find_weights",
     "hf_cache_dir",
     "image_part",

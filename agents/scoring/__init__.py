@@ -15,8 +15,9 @@ from .base import (
     WindowScores,
 )
 from .gate import GatedScorer
+from .guard import ScoringGuard
 from .limiter import InferenceLimiter
-from .registry import BACKENDS, create_scorer, resolve_backend
+from .registry import BACKENDS, create_fallback, create_scorer, resolve_backend
 
 __all__ = [
     "BACKENDS",
@@ -30,8 +31,10 @@ __all__ = [
     "ScoreJob",
     "Scorer",
     "ScorerBase",
+    "ScoringGuard",
     "TextImageEmbedder",
     "WindowScores",
+    "create_fallback",
     "create_scorer",
     "resolve_backend",
 ]

@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 
 from streamer.frames import Window
 
+from ..models.faults import ModelFault
+
 if TYPE_CHECKING:
     from ..config import QueryConfig
 
@@ -135,7 +137,8 @@ class Scorer(Protocol):
 
     ``windowed`` backends read a window as a sequence (GenS); the others score each frame on its own, so
     the scheduler sends them new frames only. ``score_batch`` scores windows of several cameras in one
-    call (one pass of the image tower, one batch of prompts) where the backend can.
+    call (one pass of the image tower, one batch of prompts) where the backend can; ``score_jobs`` does the same
+    and returns, instead of raising, the :class:`ModelFault` of each job that failed.
     """
 
     name: str
@@ -148,6 +151,8 @@ class Scorer(Protocol):
     def score(self, window: Window, queries: list[Query]) -> WindowScores: ...
 
     def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]: ...
+
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]: ...
 
     def close(self) -> None: ...
 
@@ -164,6 +169,14 @@ class ScorerBase:
 
     def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
         return [self.score(window, queries) for window, queries in jobs]
+
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]:
+        """One result per job: its scores or the fault that kept it from them. Here all jobs share one call, so
+        they share its fault; a backend whose jobs are separate requests (a remote server) says per job."""
+        try:
+            return list(self.score_batch(jobs))
+        except ModelFault as fault:
+            return [fault] * len(jobs)
 
     def close(self) -> None:
         return None

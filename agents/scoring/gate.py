@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from streamer.frames import Frame, Window
 
 from ..config import GateSettings
+from ..models import ModelFault
 from .base import MIN_SCORE, Query, ScoreJob, Scorer, ScorerBase, WindowScores
 from .change import changed, log_luma
 
@@ -85,15 +86,30 @@ class GatedScorer(ScorerBase):
         return self.score_batch([(window, queries)])[0]
 
     def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
+        results = self.score_jobs(jobs)
+        for result in results:
+            if isinstance(result, ModelFault):
+                raise result
+        return [r for r in results if isinstance(r, WindowScores)]
+
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]:
         t0 = time.perf_counter()
+        before = [self._views.get(window.camera) for window, _ in jobs]
+        saved = [(v.reference, v.reference_pts) if v is not None else None for v in before]
         plans = [self._plan(window, queries) for window, queries in jobs]
         to_model = [(p.to_model, queries) for p, (_, queries) in zip(plans, jobs, strict=True) if p.to_model]
-        scored = iter(self.inner.score_batch(to_model) if to_model else [])
+        scored = iter(self.inner.score_jobs(to_model) if to_model else [])
         gate_s = (time.perf_counter() - t0) / max(1, len(jobs))
-        return [
-            self._assemble(window, queries, plan, next(scored) if plan.to_model else None, gate_s)
-            for (window, queries), plan in zip(jobs, plans, strict=True)
-        ]
+        out: list[WindowScores | ModelFault] = []
+        for (window, queries), plan, kept in zip(jobs, plans, saved, strict=True):
+            result = next(scored) if plan.to_model else None
+            if isinstance(result, ModelFault):
+                # The model never saw these frames: the next ones are compared with what it last saw.
+                plan.view.reference, plan.view.reference_pts = kept if kept is not None else (None, 0.0)
+                out.append(result)
+            else:
+                out.append(self._assemble(window, queries, plan, result, gate_s))
+        return out
 
     def _plan(self, window: Window, queries: list[Query]) -> _Plan:
         view = self._views.setdefault(window.camera, _View())

@@ -28,12 +28,20 @@ from streamer.errors import ModelError
 from streamer.frames import Frame, Window
 
 from ..config import GensSettings
-from ..models import attention_implementation, pick_device, require_weights, torch_dtype
+from ..models import (
+    FaultKind,
+    ModelFault,
+    attention_implementation,
+    fault_of,
+    pick_device,
+    require_weights,
+    torch_dtype,
+)
 from ..models.qwen_vl import QwenVision, chat_template
 from .base import Grades, Query, ScorerBase, WindowScores
 from .gens_output import grades_for_offsets, parse_entries
 
-__all__ = ["GENS_3B_INSTRUCTION", "GensScorer", "checkpoint_type", "gens_prompt", "refuse_unsupported"]
+__all__ = ["GENS_3B_INSTRUCTION", "GensScorer", "checkpoint_type", "common_size", "gens_prompt", "refuse_unsupported"]
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +157,7 @@ class GensScorer(ScorerBase):
 
     def grade(self, images: Sequence[NDArray[np.uint8]], question: str) -> Grades:
         """Grade any frames against ``question``: GenS reads them as a 1 fps sequence, frame k at second k."""
-        frames = tuple(Frame("ask", k, float(k), float(k), _common_size(images, k)) for k in range(len(images)))
+        frames = tuple(Frame("ask", k, float(k), float(k), common_size(images, k)) for k in range(len(images)))
         window = Window("ask", frames)
         return grades_for_offsets(parse_entries(self.generate(window, question)), _seconds(window))
 
@@ -158,19 +166,33 @@ class GensScorer(ScorerBase):
         return self.generate_batch(window, [question])[0]
 
     def generate_batch(self, window: Window, questions: list[str]) -> list[str]:
-        """GenS's raw answers for one window and several questions, left-padded into one batch."""
+        """GenS's raw answers for one window and several questions, left-padded into one batch. Out of device memory,
+        the batch is halved and tried once more before it counts as a fault."""
+        try:
+            return self._generate(window, questions)
+        except ModelFault as fault:
+            if fault.kind is not FaultKind.OUT_OF_MEMORY or len(questions) < 2:
+                raise
+            half = len(questions) // 2
+            log.warning("GenS: out of memory on %d questions; trying them in two halves", len(questions))
+            return self._generate(window, questions[:half]) + self._generate(window, questions[half:])
+
+    def _generate(self, window: Window, questions: list[str]) -> list[str]:
         torch = self._torch
         prompts = [self.inputs(window, q) for q in questions]
         inputs = _collate([p.inputs for p in prompts], self._pad_id())
-        inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
-        inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(torch_dtype(self.device))
         try:
+            inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+            inputs["pixel_values_videos"] = inputs["pixel_values_videos"].to(torch_dtype(self.device))
             with torch.inference_mode():
                 out = self.model.generate(
                     **inputs, max_new_tokens=self.settings.max_new_tokens, do_sample=False, pad_token_id=self._pad_id()
                 )
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"GenS generation failed: {exc}") from exc
+        except (RuntimeError, ValueError) as exc:  # torch's OutOfMemoryError is a RuntimeError
+            fault = fault_of(exc, "GenS generation failed")
+            if fault.kind is FaultKind.OUT_OF_MEMORY and self.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            raise fault from exc
         start = inputs["input_ids"].shape[1]
         new = out[:, start:]
         self.generated_tokens += int((new != self._pad_id()).sum())
@@ -185,7 +207,8 @@ class GensScorer(ScorerBase):
     def inputs(self, window: Window, question: str) -> _Prompt:
         """The model inputs for one window and question, as the official processor builds them."""
         torch = self._torch
-        frames = np.stack([f.image for f in window.frames])
+        images = [f.image for f in window.frames]
+        frames = np.stack([common_size(images, k, like=-1) for k in range(len(images))])  # the newest frames' size
         pixels, grid = self.vision.video(frames, max_pixels=self.settings.max_frame_pixels)
         messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": gens_prompt(question)}]}]
         chat = str(
@@ -217,9 +240,10 @@ def _seconds(window: Window) -> list[float]:
     return [float(k) for k in range(len(window.frames))]
 
 
-def _common_size(images: Sequence[NDArray[np.uint8]], k: int) -> NDArray[np.uint8]:
-    """Frame ``k``, at the size of the first frame (a video has one frame size; candidates may differ)."""
-    image, first = images[k], images[0]
+def common_size(images: Sequence[NDArray[np.uint8]], k: int, like: int = 0) -> NDArray[np.uint8]:
+    """Frame ``k``, at the size of frame ``like`` (a video has one frame size; a camera's resolution may change on
+    a reconnect, and an answer's candidates come from anywhere)."""
+    image, first = images[k], images[like]
     if image.shape == first.shape:
         return image
     from PIL import Image

@@ -1,11 +1,15 @@
-"""GenS-3B served elsewhere, behind an OpenAI-compatible chat-completions API that takes video (vLLM).
+"""GenS-3B served elsewhere, behind vLLM's OpenAI-compatible chat-completions API.
 
-The only GenS a vLLM or SGLang server can serve is the Qwen2.5-VL-based 3B checkpoint, so the request speaks
-its layout: the window as one video at 1 fps (frames as JPEGs in one ``data:video/jpeg;base64,...`` URL, the
-way vLLM accepts a video of frames, with ``mm_processor_kwargs: {"fps": 1}`` so the server times them as GenS
-was trained), each frame within the 3B's pixel budget (aspect kept, sides multiples of 28, so the server's
-processor leaves its size alone), then the 3B instruction and ``Question: ...``; greedy, capped. The answer
-is read by the same defensive parser as the local backend and mapped back by frame index (second k is frame k).
+The request speaks the 3B checkpoint's layout: the window as one video (its frames as JPEGs in one
+``data:video/jpeg;base64,...`` URL, the form vLLM reads as a sequence of frames), timed at 1 fps by vLLM's media
+IO settings sent with the request (``media_io_kwargs``: vLLM gives the processor that frame rate as the video's
+metadata, from which transformers takes the frames' time positions), each frame within the 3B's pixel budget
+(aspect kept, sides multiples of 28, so the server's processor leaves its size alone), then the 3B instruction
+and ``Question: ...``; greedy, capped. The answer is read by the same defensive parser as the local backend and
+mapped back by frame index (second k is frame k).
+
+SGLang is not supported: its Qwen2.5-VL video path decodes a video file, resamples it at 2 fps and resizes every
+frame to at least 128x28x28 pixels, so GenS would not see the frames, sizes and timing it was trained on.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -22,10 +27,10 @@ from PIL import Image
 from streamer.frames import Frame, Window, encode_jpeg
 
 from ..config import OpenAIVLMSettings
-from ..models import ChatClient, text_part
+from ..models import ChatClient, ModelFault, text_part
 from ..models.qwen_vl import smart_resize
-from .base import Grades, Query, ScorerBase, WindowScores
-from .gens import FPS, gens_prompt
+from .base import Grades, Query, ScoreJob, ScorerBase, WindowScores
+from .gens import FPS, common_size, gens_prompt
 from .gens_output import grades_for_offsets, parse_entries
 
 __all__ = ["OpenAIVLMScorer", "build_request"]
@@ -51,11 +56,16 @@ def build_request(
     """The chat messages and the extra request fields for one window and question, in GenS-3B's layout."""
     video = {"type": "video_url", "video_url": {"url": _video_url(window.frames, settings.max_frame_pixels)}}
     messages = [{"role": "user", "content": [video, text_part(gens_prompt(question))]}]
-    return messages, {"mm_processor_kwargs": {"fps": FPS, "do_sample_frames": False}}
+    # vLLM reads a JPEG-sequence video's frame rate from its media IO settings (the server's --media-io-kwargs,
+    # merged with these per request) and hands it to the processor as the video's metadata, which times the
+    # frames (second_per_grid_ts); num_frames -1 keeps every frame (its default keeps the first 32).
+    timing = {"media_io_kwargs": {"video": {"num_frames": -1, "fps": FPS}}}
+    return messages, {**timing, "mm_processor_kwargs": {"do_sample_frames": False}}
 
 
 class OpenAIVLMScorer(ScorerBase):
-    """Score windows with GenS-3B on a remote server; one chat-completions request per query."""
+    """Score windows with GenS-3B on a remote server: one chat-completions request per window and query, up to
+    ``max_in_flight`` of them at once over one pool of keep-alive connections."""
 
     name = "openai"
     semantic = True
@@ -66,19 +76,54 @@ class OpenAIVLMScorer(ScorerBase):
     def __init__(self, settings: OpenAIVLMSettings) -> None:
         self.settings = settings
         self.client = ChatClient(
-            settings.base_url, settings.model, api_key=settings.api_key, timeout_s=settings.timeout_s, role="VLM server"
-        )
+            settings.base_url, settings.model, api_key=settings.api_key, timeout_s=settings.timeout_s,
+            role="VLM server", max_connections=settings.max_in_flight,
+        )  # fmt: skip
+        self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="vlm-request")
         self.grader = self
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.client.close()
+
     def score(self, window: Window, queries: list[Query]) -> WindowScores:
+        return self.score_batch([(window, queries)])[0]
+
+    def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
+        results = self.score_jobs(jobs)
+        for result in results:
+            if isinstance(result, ModelFault):
+                raise result
+        return [r for r in results if isinstance(r, WindowScores)]
+
+    def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]:
+        """Every (window, query) of ``jobs`` as its own request, all in flight at once (up to the pool's size); a
+        job whose requests all answered gets its scores, else the fault of its first failed request."""
         t0 = time.perf_counter()
-        scores: dict[str, NDArray[np.float32]] = {q.id: self._grades(window, q.text).scores for q in queries}
-        return WindowScores(window, self.name, scores, semantic=True, latency_s=time.perf_counter() - t0)
+        requests = [(j, query) for j, (_, queries) in enumerate(jobs) for query in queries]
+        answers = list(self._pool.map(lambda r: self._try_grades(jobs[r[0]][0], r[1].text), requests))
+        latency = time.perf_counter() - t0
+        out: list[WindowScores | ModelFault] = []
+        for j, (window, _) in enumerate(jobs):
+            mine = [(q, a) for (k, q), a in zip(requests, answers, strict=True) if k == j]
+            fault = next((a for _, a in mine if isinstance(a, ModelFault)), None)
+            if fault is not None:
+                out.append(fault)
+                continue
+            scores = {q.id: a.scores for q, a in mine if isinstance(a, Grades)}
+            out.append(WindowScores(window, self.name, scores, semantic=True, latency_s=latency))
+        return out
 
     def grade(self, images: Sequence[NDArray[np.uint8]], question: str) -> Grades:
         """Grade any frames against ``question``, shown as one 1 fps video."""
-        frames = tuple(Frame("ask", k, float(k), float(k), image) for k, image in enumerate(images))
+        frames = tuple(Frame("ask", k, float(k), float(k), common_size(images, k)) for k in range(len(images)))
         return self._grades(Window("ask", frames), question)
+
+    def _try_grades(self, window: Window, question: str) -> Grades | ModelFault:
+        try:
+            return self._grades(window, question)
+        except ModelFault as fault:
+            return fault
 
     def _grades(self, window: Window, question: str) -> Grades:
         messages, extra = build_request(window, question, self.settings)

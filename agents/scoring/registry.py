@@ -13,7 +13,7 @@ from ..config import BACKEND_NAMES, ScorerConfig
 from ..models import cuda_available, find_weights, weight_locations
 from .base import Scorer
 
-__all__ = ["BACKENDS", "create_scorer", "resolve_backend"]
+__all__ = ["BACKENDS", "create_fallback", "create_scorer", "resolve_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +89,10 @@ def create_scorer(config: ScorerConfig, backend: str | None = None) -> Scorer:
     }[name]
     scorer: Scorer = cls(settings)
     return scorer
+
+
+def create_fallback(config: ScorerConfig, backend: str) -> Scorer | None:
+    """The scorer that watches while ``backend`` is unavailable (``scorer.fallback``), or None."""
+    if config.fallback == "none" or backend == "activity":
+        return None
+    return create_scorer(config, config.fallback)

@@ -3,12 +3,17 @@
 A stage that fails is logged and restarted (:mod:`.supervisor`); one that cannot come back, or a part that reports
 a standing problem (the MQTT publisher failing on a bug), makes the service unhealthy until it recovers. The APIs
 show it: ``/api/health`` answers 503, the MQTT availability topic says ``offline``, ``feedwatch_healthy`` is 0.
+
+A dependency that is away (the scoring model's server, the memory's disk or database) makes it *degraded*, not
+unhealthy: feedwatch is doing what it can and waits for it. ``/api/health`` still answers 200, with status
+``degraded`` and what is away; the MQTT health topic and Home Assistant's problem sensor say so; availability stays
+``online``, since the service still works (alerts go out).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from streamer.redact import redact_text
@@ -24,26 +29,34 @@ class HealthReport:
 
     problems: dict[str, str] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
+    degraded: dict[str, str] = field(default_factory=dict)  # dependencies that are away, by part
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
+    @property
+    def status(self) -> str:
+        return "unhealthy" if self.problems else "degraded" if self.degraded else "ok"
+
     def to_dict(self) -> dict[str, object]:
         return {
-            "status": "ok" if self.healthy else "unhealthy",
+            "status": self.status,
             "problems": dict(self.problems),
+            "degraded": dict(self.degraded),
             "restarts": dict(self.restarts),
         }
 
 
 @dataclass(frozen=True, slots=True)
 class HealthCounter:
-    """A counter some part of the service keeps (messages the broker refused, say), read at scrape time."""
+    """A counter some part of the service keeps (messages the broker refused, say), read at scrape time; with
+    ``label``, ``read`` gives one value per label value (model faults by kind)."""
 
     name: str
     doc: str
-    read: Callable[[], float]
+    read: Callable[[], float | Mapping[str, float]]
+    label: str | None = None
 
 
 class Health:
@@ -51,6 +64,7 @@ class Health:
 
     def __init__(self) -> None:
         self._problems: dict[str, str] = {}
+        self._degraded: dict[str, str] = {}
         self._restarts: dict[str, int] = {}
         self._listeners: list[Callable[[HealthReport], None]] = []
         self.counters: list[HealthCounter] = []
@@ -60,14 +74,30 @@ class Health:
         return not self._problems
 
     def report(self) -> HealthReport:
-        return HealthReport(dict(self._problems), dict(self._restarts))
+        return HealthReport(dict(self._problems), dict(self._restarts), dict(self._degraded))
 
     def listen(self, listener: Callable[[HealthReport], None]) -> None:
         self._listeners.append(listener)
 
-    def count(self, name: str, doc: str, read: Callable[[], float]) -> None:
-        """Expose a counter kept elsewhere as the metric ``feedwatch_<name>``."""
-        self.counters.append(HealthCounter(name, doc, read))
+    def count(
+        self, name: str, doc: str, read: Callable[[], float | Mapping[str, float]], label: str | None = None
+    ) -> None:
+        """Expose a counter kept elsewhere as the metric ``feedwatch_<name>`` (labelled by ``label``, if given)."""
+        self.counters.append(HealthCounter(name, doc, read, label))
+
+    def degrade(self, part: str, text: str | None) -> None:
+        """Record that the dependency ``part`` is away (``text`` says what and since when), or with None that it is
+        back."""
+        if text is None:
+            if self._degraded.pop(part, None) is not None:
+                log.warning("health: %s is back", part)
+                self._changed()
+            return
+        text = redact_text(text)
+        if self._degraded.get(part) != text:
+            self._degraded[part] = text
+            log.warning("health: DEGRADED: %s: %s", part, text)
+            self._changed()
 
     def problem(self, part: str, text: str | None) -> None:
         """Record that ``part`` is broken (``text`` says how), or with None that it works again."""

@@ -43,7 +43,16 @@ from ..qa.answering import create_videoqa
 from ..qa.asker import Asker
 from ..qa.retrieval import spread
 from ..qa.selection import selection_for
-from ..scoring import GatedScorer, InferenceLimiter, Query, Scorer, create_scorer, resolve_backend
+from ..scoring import (
+    GatedScorer,
+    InferenceLimiter,
+    Query,
+    Scorer,
+    ScoringGuard,
+    create_fallback,
+    create_scorer,
+    resolve_backend,
+)
 from .cameras import Camera, source_options
 from .clips import Clipper
 from .health import Health
@@ -432,6 +441,10 @@ class Service:
                 await asyncio.to_thread(probe, cam.url, source_options(cam, 224))
         scorer = await asyncio.to_thread(self._make_scorer)
         self._analysis_size = scorer.input_size
+        if scorer.name == "openai" or self.backend == "openai":
+            # A remote server: one slot for a scoring round (which sends its requests at once itself), one for an
+            # answer, so a question never waits for a round.
+            self._limiter = InferenceLimiter(2)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 memory = await asyncio.to_thread(open_memory, cfg.memory.path, cfg.memory.url)
@@ -476,6 +489,14 @@ class Service:
         gate.learn_all((mark.query_id, mark.match, mark.vector) for mark in marks)
         self.health.count("alerts_held_back", "Alerts held back because they looked like one a user marked wrong.",
                           lambda: float(gate.held_back))  # fmt: skip
+        guard = ScoringGuard(scorer, self._limiter, fallback=create_fallback(cfg.scorer, scorer.name))
+        guard.on_outage(lambda text: self.health.degrade("scorer", text))
+        self.health.count("model_faults", "Model calls that failed, by kind (unavailable, overloaded, timeout, "
+                          "malformed, rejected, out_of_memory).", lambda: dict(guard.faults), label="kind")  # fmt: skip
+        self.health.count("unscored_windows", "Windows no scorer could score (the model away, no fallback).",
+                          lambda: float(guard.unscored_windows))  # fmt: skip
+        self.health.count("fallback_windows", "Windows the fallback scorer scored while the model was away.",
+                          lambda: float(guard.fallback_windows))  # fmt: skip
         scheduler = Scheduler(
             scorer,
             {cam_id: camera.buffer for cam_id, camera in self.cameras.items()},
@@ -488,6 +509,8 @@ class Service:
             context=ContextSampler(),
             zones={cam.id: {z: cam.zone_polygon(z) for z in cam.zones} for cam in cfg.cameras},
             watching=Watching(cfg.timezone),
+            guard=guard,
+            outage_end_s=cfg.scorer.outage_end_s,
         )
         if self._model_frame_listeners:
             scheduler.on_model_frames = self._model_frames

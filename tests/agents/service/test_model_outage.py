@@ -1,0 +1,205 @@
+"""A model that fails never stops the watching: ``feedwatch run``, in its own process, against an OpenAI-compatible
+server that misbehaves as real ones do (busy, an HTML error page, too slow, a 200 without choices, bytes that are
+not JSON, gone), a real broker and the real HTTP API.
+
+The server is a stand-in (:class:`agents.bench.vlm_server.StandInVLMServer`): no VLM can run here, so it answers
+with a fixed GenS-style text, the lowest layer there is; everything on feedwatch's side is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agents.bench.common import free_port
+from agents.bench.vlm_server import StandInVLMServer
+from tests.helpers import PERSON_CLIP, ROOT, Broker, Inbox, payload_json, scaled
+
+pytestmark = pytest.mark.slow
+
+EVENTS = "fw/lobby/query/person/event"
+
+
+@pytest.fixture
+def vlm() -> Iterator[StandInVLMServer]:
+    server = StandInVLMServer(answer='{"0-3": 5}').start()  # every frame of a 4-frame window: relevant
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Feedwatch:
+    """``feedwatch run`` on a config of its own, with its HTTP API on a free port."""
+
+    def __init__(self, tmp: Path, broker: Broker, vlm: StandInVLMServer, **scorer: Any) -> None:
+        self.port = free_port()
+        self.config = tmp / "feedwatch.yaml"
+        config = {
+            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True, "fps": 2.0}],
+            "queries": [{"id": "person", "text": "a person"}],
+            "scorer": {
+                "backend": "openai", "window": 4, "stride": 2, "gate": {"enabled": False},
+                "openai": {"base_url": vlm.base_url, "model": "gens", "timeout_s": 1.0, "max_in_flight": 4},
+                **scorer,
+            },
+            "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw"},
+            "memory": {"path": str(tmp / "memory")},
+            "clips": {"enabled": False},
+            "http": {"port": self.port},
+        }  # fmt: skip
+        self.config.write_text(json.dumps(config))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=scaled(10))
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "FEEDWATCH_API_TOKEN"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "run", "--config", str(self.config)], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            answer = await self.http.get("/api/health")
+        except httpx.HTTPError:
+            return {}
+        return {"http": answer.status_code, **answer.json()}
+
+    async def until(self, what: str, check: Any, timeout: float = 40) -> dict[str, Any]:
+        """Poll the health until ``check(health)`` holds; fail naming ``what`` (and feedwatch's log, if it died)."""
+        deadline = asyncio.get_running_loop().time() + scaled(timeout)
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"feedwatch exited ({self.proc.returncode}) waiting for {what}: {self.log()}")
+            health = await self.health()
+            if health and check(health):
+                return health
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; health: {health}")
+            await asyncio.sleep(0.1)
+
+    async def metric(self, name: str) -> float:
+        text = (await self.http.get("/metrics")).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+    def log(self) -> str:
+        assert self.proc is not None and self.proc.stderr is not None
+        return self.proc.stderr.read().decode(errors="replace")[-3000:] if self.proc.poll() is not None else ""
+
+    async def stop(self) -> str:
+        """SIGTERM, and what it logged; it must end cleanly."""
+        await self.http.aclose()
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=scaled(60))
+        log = err.decode(errors="replace")
+        assert self.proc.returncode == 0, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+        return log
+
+
+@pytest.fixture
+async def running(tmp_path: Path, broker: Broker, vlm: StandInVLMServer) -> AsyncIterator[Any]:
+    made: list[Feedwatch] = []
+
+    def make(**scorer: Any) -> Feedwatch:
+        fw = Feedwatch(tmp_path, broker, vlm, **scorer)
+        made.append(fw)
+        return fw
+
+    yield make
+    for fw in made:
+        if fw.proc is not None and fw.proc.poll() is None:
+            fw.proc.kill()
+            fw.proc.wait()
+
+
+def _scorer_down(health: dict[str, Any]) -> bool:
+    return "scorer" in health.get("degraded", {})
+
+
+def _scorer_back(health: dict[str, Any]) -> bool:
+    return health.get("status") == "ok"
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("503", "overloaded"), ("500", "unavailable"), ("slow", "timeout"), ("no_choices", "malformed"),
+     ("garbage", "malformed"), ("down", "unavailable")],
+)  # fmt: skip
+async def test_a_failing_model_server_degrades_the_service_which_recovers_by_itself(
+    running: Any, vlm: StandInVLMServer, inbox: Inbox, fault: str, kind: str
+) -> None:
+    if fault == "down":
+        vlm.stop()
+    else:
+        vlm.fault = fault
+    fw = running()
+    fw.start()
+    health = await fw.until("the scorer's outage in /api/health", _scorer_down)
+    # Degraded, not broken: 200, the scorer named with the kind of fault and since when; no stage restarted.
+    assert health["http"] == 200 and health["status"] == "degraded", health
+    assert health["problems"] == {} and health["restarts"] == {}, health
+    said = health["degraded"]["scorer"]
+    assert said.startswith("scorer openai is unavailable since ") and f"({kind}: " in said, said
+    assert await fw.metric(f'feedwatch_model_faults_total{{kind="{kind}"}}') >= 1
+    assert await fw.metric("feedwatch_unscored_windows_total") >= 1
+    assert not [m for m in inbox.messages if m.topic.matches(EVENTS)]  # nothing scored, so nothing alerted
+
+    # The server answers again: scoring resumes without a restart, and the alert it finds goes out over MQTT.
+    if fault == "down":
+        vlm.start()
+    else:
+        vlm.fault = None
+    await fw.until("the scorer to be back", _scorer_back)
+    event = payload_json(await inbox.wait_for(EVENTS, lambda m: payload_json(m)["type"] == "new", timeout=30))
+    assert event["backend"] == "openai" and event["semantic"] is True
+    health = await fw.health()
+    assert health["restarts"] == {} and health["problems"] == {}
+    await fw.stop()
+
+
+async def test_the_activity_scorer_watches_while_the_model_is_away(
+    running: Any, vlm: StandInVLMServer, inbox: Inbox
+) -> None:
+    vlm.stop()
+    fw = running(fallback="activity")
+    fw.start()
+    health = await fw.until("the scorer's outage", _scorer_down)
+    assert "the activity scorer (not semantic) watches meanwhile" in health["degraded"]["scorer"]
+    event = payload_json(await inbox.wait_for(EVENTS, lambda m: payload_json(m)["type"] == "new", timeout=60))
+    assert event["backend"] == "activity" and event["semantic"] is False
+    assert await fw.metric("feedwatch_fallback_windows_total") >= 1
+    await fw.stop()
+
+
+async def test_an_open_alert_outlives_a_short_outage_of_its_scorer(
+    running: Any, vlm: StandInVLMServer, inbox: Inbox
+) -> None:
+    fw = running()
+    fw.start()
+    new = payload_json(await inbox.wait_for(EVENTS, lambda m: payload_json(m)["type"] == "new", timeout=60))
+    vlm.fault = "503"
+    await fw.until("the scorer's outage", _scorer_down)
+    before = await fw.metric("feedwatch_unscored_windows_total")
+    while await fw.metric("feedwatch_unscored_windows_total") < before + 2:  # two more windows go unscored
+        await fw.until("the outage to go on", _scorer_down)
+    vlm.fault = None
+    await fw.until("the scorer to be back", _scorer_back)
+    ends = [payload_json(m) for m in inbox.messages if m.topic.matches(EVENTS) and payload_json(m)["type"] == "end"]
+    assert not [e for e in ends if e["id"] == new["id"]], ends  # the outage did not end it
+    log = await fw.stop()
+    assert "scorer openai answers again; scoring resumes" in log
