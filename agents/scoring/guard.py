@@ -100,7 +100,7 @@ class ScoringGuard:
                 raise
             results = [fault] * len(jobs)
         faults = [r for r in results if isinstance(r, ModelFault)]
-        for fault in faults:
+        for fault in {id(f): f for f in faults}.values():  # jobs that shared one failed call count it once
             self.faults[fault.kind.value] += 1
         if faults and len(faults) == len(results):
             self._failed(faults[0])
