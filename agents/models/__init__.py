@@ -4,7 +4,7 @@ dtype, the OpenAI-compatible chat client, and randomly initialised checkpoints f
 from __future__ import annotations
 
 from .chat import ChatClient, image_part, text_part
-from .devices import attention_implementation, pick_device, torch_dtype
+from .devices import attention_implementation, compute_capability, pick_device, torch_dtype
 from .faults import FaultKind, ModelFault, fault_of
 from .weights import cuda_available, find_weights, hf_cache_dir, require_weights, weight_locations
 
@@ -13,6 +13,7 @@ __all__ = [
     "FaultKind",
     "ModelFault",
     "attention_implementation",
+    "compute_capability",
     "cuda_available",
     "fault_of",
     "find_weights",

@@ -127,7 +127,7 @@ def test_the_request_is_gens_3b_layout_and_answers_map_back_by_frame(server: Fak
 def test_server_errors_are_clear_and_typed(server: FakeChatServer) -> None:
     scorer = OpenAIVLMScorer(OpenAIVLMSettings(base_url=server.base_url))
     cases = [
-        (500, b'<html>Internal Server Error</html>', "answered 500", FaultKind.UNAVAILABLE),
+        (500, b"<html>Internal Server Error</html>", "answered 500", FaultKind.UNAVAILABLE),
         (503, b'{"error": "busy"}', "answered 503", FaultKind.OVERLOADED),
         (429, b'{"error": "slow down"}', "answered 429", FaultKind.OVERLOADED),
         (400, b'{"error": "no videos"}', "answered 400", FaultKind.REJECTED),
