@@ -54,4 +54,6 @@ def _cmd_pull(args: argparse.Namespace) -> int:
 
     folder = pull(args.target, _config(args.config), revision=args.revision)
     print(f"{args.target}: ready in {folder}")
+    if args.revision:  # the configured hub id means the snapshot `main` points to: name this one's folder instead
+        print(f"to use revision {args.revision}, set the model setting to that folder")
     return 0

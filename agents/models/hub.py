@@ -114,7 +114,7 @@ def pull(target: str, config: FeedwatchConfig, *, revision: str | None = None) -
             "or HF_ENDPOINT, then run the command again: finished files are kept and a partial one resumes"
         ) from exc
     path = Path(folder)
-    if find_weights(model) is None:
+    if find_weights(model, revision) is None:
         raise ModelError(f"{model}: downloaded to {path}, but it holds no config.json with weights feedwatch can load")
     return path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -30,23 +31,36 @@ def weight_locations(model: str) -> list[str]:
     return [f"the folder {Path(model).expanduser()}", f"the Hugging Face cache {_cache_folder(model)}"]
 
 
-def find_weights(model: str) -> Path | None:
-    """Return a folder holding ``config.json`` and weights for ``model`` (a path or hub id), or None."""
+def find_weights(model: str, revision: str | None = None) -> Path | None:
+    """Return a folder holding ``config.json`` and every weight file for ``model`` (a path or hub id), or None.
+
+    In the hub cache, ``revision`` (a branch, tag or commit) picks the snapshot it names and no other; without it,
+    the snapshot ``main`` points to, else the newest complete one."""
     local = Path(model).expanduser()
     if local.is_dir():
         return local if _complete(local) else None
     snapshots = _cache_folder(model) / "snapshots"
     if not snapshots.is_dir():
         return None
-    ref = _cache_folder(model) / "refs" / "main"
-    if ref.is_file():
-        pinned = snapshots / ref.read_text().strip()
-        if _complete(pinned):
-            return pinned
+    if revision is not None:
+        pinned = _snapshot_of(model, revision)
+        return pinned if pinned is not None and _complete(pinned) else None
+    pinned = _snapshot_of(model, "main")
+    if pinned is not None and _complete(pinned):
+        return pinned
     for snap in sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
         if _complete(snap):
             return snap
     return None
+
+
+def _snapshot_of(model: str, revision: str) -> Path | None:
+    """The snapshot folder a revision names: a ref (branch or tag) the cache recorded, or a commit hash."""
+    cache = _cache_folder(model)
+    ref = cache / "refs" / revision
+    commit = ref.read_text().strip() if ref.is_file() else revision
+    folder = cache / "snapshots" / commit
+    return folder if folder.is_dir() else None
 
 
 def require_weights(model: str, backend: str) -> Path:
@@ -60,8 +74,16 @@ def require_weights(model: str, backend: str) -> Path:
 
 
 def _complete(folder: Path) -> bool:
+    """``config.json`` and weights; with a shard index, every shard it names (a pull cut short leaves some out)."""
     if not (folder / "config.json").is_file():
         return False
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / index).is_file():
+            try:
+                shards = set(json.loads((folder / index).read_text())["weight_map"].values())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return False
+            return bool(shards) and all((folder / shard).is_file() for shard in shards)
     return any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
 
 
