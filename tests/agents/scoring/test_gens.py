@@ -105,3 +105,56 @@ def test_other_checkpoints_are_refused_with_directions(tmp_path: Path, model_typ
     with pytest.raises(ModelError, match=words) as info:
         GensScorer(GensSettings(model=str(folder)))
     assert "yaolily/GenS-qwen2d5-vl-3b" in str(info.value)
+
+
+def test_a_window_whose_frames_changed_size_is_scored_at_the_newest_frames_size(gens: GensScorer) -> None:
+    """A camera that comes back at another resolution: its window mixes frame sizes. The older frames are brought
+    to the newest frames' size first (a video has one size), exactly as if they had arrived at it."""
+    before, after = _window(4, size=(126, 224)), _window(4, size=(252, 336))
+    mixed = Window("cam", (*before.frames[:2], *after.frames[2:]), new_from=2)
+    result = gens.score(mixed, [Query("p", "a person")])  # a real (random) generate: it runs, nothing raised
+    assert result.scores["p"].shape == (4,)
+    from PIL import Image
+
+    resized = [
+        Frame(
+            f.camera,
+            f.seq,
+            f.pts,
+            f.wall,
+            np.asarray(Image.fromarray(f.image).resize((336, 252), Image.Resampling.BICUBIC)),
+        )
+        for f in before.frames[:2]
+    ]
+    same = Window("cam", (*resized, *after.frames[2:]), new_from=2)
+    ours, expected = gens.inputs(mixed, "a person").inputs, gens.inputs(same, "a person").inputs
+    assert ours.keys() == expected.keys()
+    for key in ours:
+        assert bool((ours[key] == expected[key]).all()), key
+
+
+def test_out_of_device_memory_halves_the_batch_once_before_it_is_a_fault(
+    gens: GensScorer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device's refusal is injected where it happens, in the model's generate call; the rest is real."""
+    import torch
+
+    from agents.models import FaultKind, ModelFault
+
+    real, sizes = gens.model.generate, []
+
+    def generate(**inputs: object) -> object:
+        rows = inputs["input_ids"].shape[0]  # type: ignore[attr-defined]
+        sizes.append(rows)
+        if rows > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(**inputs)
+
+    monkeypatch.setattr(gens.model, "generate", generate)
+    limit = 2
+    answers = gens.generate_batch(_window(2), ["a person", "a dog", "a car"])
+    assert len(answers) == 3 and sizes == [3, 1, 2]
+    limit, sizes[:] = 1, []
+    with pytest.raises(ModelFault, match="CUDA out of memory") as info:
+        gens.generate_batch(_window(2), ["a person", "a dog", "a car", "a cat"])
+    assert info.value.kind is FaultKind.OUT_OF_MEMORY and sizes == [4, 2]  # halved once, then a fault
