@@ -203,11 +203,11 @@ def build_random_siglip(folder: str | Path, *, seed: int = 0) -> Path:
 
     tf: Any = importlib.import_module("transformers")
     out = Path(folder)
-    tok = _word_tokenizer(tf, model_max_length=16)
+    tok = _word_tokenizer(tf)  # no model_max_length: feedwatch must pad to SigLIP's 64 tokens by itself
     tok.save_pretrained(out)
     config = tf.SiglipConfig(
         text_config={"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 16, "pad_token_id": 0, "bos_token_id": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 64, "pad_token_id": 0, "bos_token_id": 2,
                      "eos_token_id": 3},
         vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
                        "num_hidden_layers": 2, "num_attention_heads": 2},

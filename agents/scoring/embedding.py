@@ -31,6 +31,8 @@ __all__ = ["Baseline", "EmbeddingScorer"]
 
 log = logging.getLogger(__name__)
 
+SIGLIP_TEXT_TOKENS = 64  # SigLIP's text length: every text is padded (or cut) to it
+
 _BATCH = 64  # images per forward pass
 
 
@@ -132,8 +134,11 @@ class EmbeddingScorer(ScorerBase):
 
     def text_inputs(self, texts: list[str]) -> dict[str, Any]:
         """Token ids (and the attention mask, where the tokenizer gives one) as the checkpoint was trained on them."""
-        padding = "max_length" if self._is_siglip else True
-        return dict(self.tokenizer(texts, padding=padding, truncation=True, return_tensors="pt"))
+        if self._is_siglip:  # trained on texts padded to 64 tokens, as transformers' zero-shot pipeline pads them
+            padded = self.tokenizer(texts, padding="max_length", max_length=SIGLIP_TEXT_TOKENS, truncation=True,
+                                    return_tensors="pt")  # fmt: skip
+            return dict(padded)
+        return dict(self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt"))
 
     def embed_images(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         """L2-normalised image embeddings of whole frames, one row per image."""
