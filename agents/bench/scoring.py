@@ -22,6 +22,7 @@ from ..config import ScorerConfig, validate_config
 from ..scoring import Query, Scorer, create_scorer
 from ..service import Service
 from .common import percentile, sample_frames
+from .vlm_server import StandInVLMServer
 
 __all__ = ["run_scoring_bench"]
 
@@ -110,10 +111,15 @@ def run_scoring_bench(
     stride_s: float = 8.0,
     replay: bool = True,
     progress: Callable[[str], None] | None = None,
+    servers: dict[str, StandInVLMServer] | None = None,
 ) -> dict[str, Any]:
-    """``backends`` maps a name to (scorer config, what its weights are)."""
-    result: dict[str, Any] = {"clip": str(clip), "backends": {}}
+    """``backends`` maps a name to (scorer config, what its weights are). ``servers``: the stand-in model server a
+    remote backend talks to, whose counts (requests, the most in flight at once) join its figures."""
+    result: dict[str, Any] = {"clip": str(clip), "cameras": cameras, "backends": {}}
     for name, (cfg, weights) in backends.items():
+        server = (servers or {}).get(name)
+        if server is not None:
+            server.reset_counts()
         if progress:
             progress(f"{name}: loading ({weights})")
         config = ScorerConfig.model_validate(cfg)
@@ -130,9 +136,33 @@ def run_scoring_bench(
         if replay:
             if progress:
                 progress(f"{name}: real-time replay of {cameras} cameras for {seconds:g} s")
+            if server is not None:
+                server.reset_counts()
             entry["replay"] = asyncio.run(_replay_lag(cfg, clip, cameras, seconds))
+            if server is not None:
+                entry["replay"]["server"] = _server_figures(server, cfg, cameras, seconds)
+                # A windowed backend's frame waits up to a stride for its window; past that (and a 2 s margin for
+                # the answer), the scorer is falling behind.
+                entry["replay"]["real_time"] = entry["replay"]["queue_lag_s"] <= stride_s + 2.0
         result["backends"][name] = entry
     return result
+
+
+def _server_figures(server: StandInVLMServer, cfg: dict[str, Any], cameras: int, seconds: float) -> dict[str, Any]:
+    """What the replay asked of the model server and what it got: requests needed and served per second, the most
+    in flight at once, connections opened, and whether the cameras were kept in real time."""
+    stride = int(cfg.get("stride", 8))
+    needed = cameras * len(_QUERIES) / stride  # 1 fps cameras: a window every stride seconds, a request per query
+    served = server.requests / seconds
+    return {
+        "latency_s": server.latency_s,
+        "requests_needed_per_s": round(needed, 2),
+        "requests_served_per_s": round(served, 2),
+        "most_in_flight": server.most_open,
+        "connections": len(server.connections),
+        "max_in_flight": cfg.get("openai", {}).get("max_in_flight"),
+        "stride_s": stride,
+    }
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -149,4 +179,18 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(
         "cameras: how many 1 fps cameras one device keeps up with (windowed backends: a window every stride seconds)"
     )
+    remote = {n: e["replay"]["server"] for n, e in result["backends"].items() if "server" in e.get("replay", {})}
+    if remote:
+        lines.append("")
+        lines.append(f"{'remote':<13}{'in flight':>10}{'most':>6}{'conns':>6}{'needed/s':>10}{'served/s':>10}"
+                     f"{'lag s':>8}{'real time':>10}  (stand-in server, flat latency)")  # fmt: skip
+        for name, srv in remote.items():
+            replay = result["backends"][name]["replay"]
+            lines.append(
+                f"{name:<13}{srv['max_in_flight']:>10}{srv['most_in_flight']:>6}{srv['connections']:>6}"
+                f"{srv['requests_needed_per_s']:>10.2f}{srv['requests_served_per_s']:>10.2f}"
+                f"{replay['queue_lag_s']:>8.2f}{'yes' if replay['real_time'] else 'NO':>10}"
+            )
+        lines.append(f"real time: lag within a stride ({next(iter(remote.values()))['stride_s']:g} s) plus 2 s, "
+                     f"{result['cameras']} cameras x {len(_QUERIES)} queries")  # fmt: skip
     return "\n".join(lines)

@@ -50,6 +50,10 @@ class StandInVLMServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}/v1"
 
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests, self.most_open, self.connections = 0, self.open, set()
+
     def start(self) -> StandInVLMServer:
         server = self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
         server.daemon_threads = True

@@ -72,7 +72,16 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--json", action="store_true", help="print the report as JSON")
     b = bench.add_parser("scoring", help="frames scored per second, window latency and queue lag of each scorer")
     b.add_argument(
-        "--backends", default="activity,embedding", help="activity, embedding, gens (default: the first two)"
+        "--backends",
+        default="activity,embedding",
+        help="activity, embedding, gens, openai (default: the first two); openai talks to an in-process stand-in "
+        "server whose latency stays flat however many requests are open, once per --in-flight setting",
+    )
+    b.add_argument(
+        "--in-flight", default="1,16", help="openai: scorer.openai.max_in_flight settings, side by side (default 1,16)"
+    )
+    b.add_argument(
+        "--server-latency", type=float, default=0.5, help="openai: the stand-in server's seconds per answer (0.5)"
     )
     b.add_argument("--cameras", type=int, default=4, help="cameras in the real-time replay (default 4)")
     b.add_argument("--seconds", type=float, default=20.0, help="length of the real-time replay (default 20)")
@@ -199,12 +208,15 @@ def _embedding_for_bench(work: Path | None) -> tuple[str, str]:
 
 def _bench_scoring(args: argparse.Namespace) -> int:
     from ..bench import scoring
+    from ..bench.vlm_server import StandInVLMServer
     from ..models import find_weights
 
     clip = _sample_clip()
     if clip is None:
         raise FeedwatchError(_NO_CLIPS.format(bench="scoring"))
     backends: dict[str, tuple[dict[str, Any], str]] = {}
+    servers: dict[str, StandInVLMServer] = {}
+    server: StandInVLMServer | None = None
     for name in [x.strip() for x in args.backends.split(",") if x.strip()]:
         if name == "activity":
             backends[name] = ({"backend": "activity"}, "no weights (model-free)")
@@ -229,23 +241,40 @@ def _bench_scoring(args: argparse.Namespace) -> int:
             gens = {"model": model, "max_new_tokens": args.gens_tokens, "device": args.device,
                     "attention": args.attention}  # fmt: skip
             backends[name] = ({"backend": "gens", "window": args.window, "gens": gens}, weights)
+        elif name == "openai":
+            server = server or StandInVLMServer(answer="{}", latency_s=args.server_latency).start()
+            for flight in _numbers("--in-flight", args.in_flight):
+                remote = {"base_url": server.base_url, "model": "gens", "max_in_flight": flight}
+                label = f"openai x{flight}"
+                # The gate off: every window goes to the server, as on a busy scene.
+                backends[label] = ({"backend": "openai", "gate": {"enabled": False}, "openai": remote},
+                                   f"no model: a stand-in server answering in {args.server_latency:g} s")  # fmt: skip
+                servers[label] = server
         else:
-            raise ConfigError(f"--backends: unknown backend {name!r}; known: activity, embedding, gens")
-    result = scoring.run_scoring_bench(
-        backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds, stride_s=args.stride,
-        replay=not args.no_replay, progress=progress,
-    )  # fmt: skip
+            raise ConfigError(f"--backends: unknown backend {name!r}; known: activity, embedding, gens, openai")
+    try:
+        result = scoring.run_scoring_bench(
+            backends, clip=clip, windows=args.windows, cameras=args.cameras, seconds=args.seconds,
+            stride_s=args.stride, replay=not args.no_replay, progress=progress, servers=servers,
+        )  # fmt: skip
+    finally:
+        if server is not None:
+            server.stop()
     print(json.dumps(result, indent=2) if args.json else scoring.format_report(result))
     return 0
+
+
+def _numbers(option: str, text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{option}: expected numbers like 1,4,8, not {text!r}") from None
 
 
 def _bench_e2e(args: argparse.Namespace) -> int:
     from ..bench import e2e
 
-    try:
-        steps = [int(x) for x in args.cameras.split(",")]
-    except ValueError:
-        raise ConfigError(f"--cameras: expected numbers like 1,4,8, not {args.cameras!r}") from None
+    steps = _numbers("--cameras", args.cameras)
     clip = _sample_clip()
     if clip is None:
         raise FeedwatchError(_NO_CLIPS.format(bench="e2e"))

@@ -222,3 +222,36 @@ def test_page_adds_a_query_sees_it_alert_disarms_and_deletes_it(served: str) -> 
         assert not [e for e in console if e.get("level") == "SEVERE" and "422" not in e.get("message", "")]
     finally:
         driver.quit()
+
+
+def test_page_says_when_the_model_is_away_and_when_it_is_back(tmp_path: Path, media: Path) -> None:
+    """The scorer's server is down: a banner at the top of the page names it; it comes back: the banner goes."""
+    from selenium.webdriver.common.by import By
+
+    from agents.bench.vlm_server import StandInVLMServer
+
+    vlm = StandInVLMServer(answer="{}").start()
+    vlm.stop()  # down from the start; its port stays known
+    port = free_port()
+    config = tmp_path / "feedwatch.yaml"
+    camera = {"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True, "fps": 2.0}
+    scorer = {"backend": "openai", "window": 4, "stride": 2, "openai": {"base_url": vlm.base_url, "timeout_s": 1.0}}
+    config.write_text(json.dumps({"cameras": [camera], "queries": [{"id": "p", "text": "a person"}], "scorer": scorer,
+                                  "memory": {"path": str(tmp_path / "memory")}, "http": {"port": port}}))  # fmt: skip
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "agents.cli", "run", "-c", str(config)], stdout=log, stderr=log)
+    driver = _browser()
+    try:
+        wait_port(port, timeout_s=scaled(60))
+        driver.get(f"http://127.0.0.1:{port}/")
+        banner = driver.find_element(By.ID, "banner")
+        _wait("the banner", lambda: "scorer openai is unavailable since" in banner.text)
+        assert banner.is_displayed() and "unavailable" in banner.text
+        vlm.start()
+        _wait("the banner to go", lambda: not banner.is_displayed(), timeout=60)
+    finally:
+        driver.quit()
+        vlm.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=scaled(30))
+        log.close()

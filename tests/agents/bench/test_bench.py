@@ -92,6 +92,22 @@ def test_bench_scoring_reports_throughput_and_queue_lag(media: Path) -> None:
     assert replay["cameras"] == 2 and replay["scored_frames"] > 0 and replay["queue_lag_s"] >= 0
 
 
+@pytest.mark.slow
+def test_bench_scoring_runs_the_remote_scorer_one_at_a_time_and_many_at_once(media: Path) -> None:
+    """Four cameras' windows against a stand-in server: with one request in flight the server never sees two;
+    with eight, it sees several at once, on reused connections."""
+    result = run_cli(
+        "bench", "scoring", "--backends", "openai", "--in-flight", "1,8", "--server-latency", "0.2", "--cameras", "4",
+        "--seconds", "12", "--windows", "2", "--json", timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    backends = json.loads(result.stdout)["backends"]
+    one, many = backends["openai x1"]["replay"]["server"], backends["openai x8"]["replay"]["server"]
+    assert one["most_in_flight"] == 1 and one["max_in_flight"] == 1
+    assert many["most_in_flight"] > 1 and many["max_in_flight"] == 8
+    assert many["requests_served_per_s"] > 0 and many["connections"] >= 1
+
+
 def test_bench_memory_names_the_index_the_store_really_uses() -> None:
     from agents.bench.memory import run_memory_bench
     from agents.memory.vectors import EXACT_MAX
