@@ -2,8 +2,8 @@
 
 Each alert event is recorded (its snapshot saved; when it ends, its moment stored) in a worker thread,
 entered in the open alerts, and handed to every listener (the APIs, the CLI's printer) with its JSON
-payload computed once. Context keyframes are only recorded. A memory that refuses a write costs the
-moment, never the alert: the event still goes out, and the log says what failed.
+payload computed once. Context keyframes are only recorded. A memory that refuses a write never costs the alert:
+the event still goes out, and the moment waits to be stored (see :class:`~agents.service.recording.MomentRecorder`).
 
 An ``end`` event waits for its clip (the seconds after the end must first arrive): it goes out, and its moment is
 stored, once the clip is written or has failed. Nothing else waits for it: every ``new`` and ``update`` goes out at
@@ -30,6 +30,8 @@ from .recording import MomentRecorder
 __all__ = ["OpenAlerts", "OutputStage"]
 
 log = logging.getLogger(__name__)
+
+_RETRY_S = 5.0  # how often moments the memory refused are tried again
 
 Event = Alert | ContextKeyframe
 
@@ -80,6 +82,23 @@ class OutputStage:
 
     async def run(self) -> None:
         waiting: dict[tuple[str, str], asyncio.Task[None]] = {}  # per camera and query: the end that goes last
+        retrying = asyncio.create_task(self._retry_memory(), name="memory-retry")
+        try:
+            await self._events(waiting)
+        finally:
+            retrying.cancel()
+        if waiting:
+            await asyncio.gather(*waiting.values())
+        await asyncio.to_thread(self.recorder.retry)  # a last try for moments that waited
+
+    async def _retry_memory(self) -> None:
+        """Moments the memory refused are tried again every few seconds, not only when the next one comes."""
+        while True:
+            await asyncio.sleep(_RETRY_S)
+            if self.recorder.waiting:
+                await asyncio.to_thread(self.recorder.retry)
+
+    async def _events(self, waiting: dict[tuple[str, str], asyncio.Task[None]]) -> None:
         while (event := await self._queue.get()) is not None:
             if isinstance(event, ContextKeyframe):
                 try:
@@ -99,8 +118,6 @@ class OutputStage:
             task = asyncio.create_task(self._after(event, before, clipped), name=f"alert-{event.id}")
             waiting[key] = task
             task.add_done_callback(functools.partial(_forget, waiting, key))
-        if waiting:
-            await asyncio.gather(*waiting.values())
 
     async def _after(self, event: Alert, before: asyncio.Task[None] | None, clipped: bool) -> None:
         """Emit the end ``event`` once the end before it (same camera and query) is out, and its clip written."""

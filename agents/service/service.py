@@ -479,6 +479,11 @@ class Service:
         store = QueryStore(cfg.memory.path / "queries.json")
         configured = [Query.from_config(q) for q in cfg.queries]
         recorder = MomentRecorder(memory)
+        recorder.on_outage(lambda text: self.health.degrade("memory", text))
+        self.health.count("memory_write_failures", "Writes the memory refused (its disk full, its database away).",
+                          lambda: float(recorder.failed_writes))  # fmt: skip
+        self.health.count("moments_lost", "Moments given up after too many waited for the memory to take them.",
+                          lambda: float(recorder.lost))  # fmt: skip
         rings = {cam_id: camera.ring for cam_id, camera in self.cameras.items() if camera.ring is not None}
         clipper = Clipper(cfg.clips, {cam.id: cam for cam in cfg.cameras}, rings, memory.clips)
         output = OutputStage(recorder, self._alert_listeners, clipper=clipper)

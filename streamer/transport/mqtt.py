@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import aiomqtt
 from paho.mqtt import properties as _paho_properties
 from paho.mqtt.packettypes import PacketTypes
 
+from ..errors import PublishError
 from ..policies import Backoff
 from .outbox import Outbox
 from .topics import check_topic
@@ -99,6 +101,8 @@ class MqttPublisher:
         self._handlers: dict[str, tuple[MessageHandler, bool]] = {}
         self._on_connect: list[Callable[[], None]] = []
         self._outbox: Outbox | None = None
+        self.outbox_failures = 0  # durable messages the outbox could not store (sent from memory only)
+        self._outbox_warned = -60.0
         self._wake = asyncio.Event()
         self._connected_event = asyncio.Event()
         self._closing = False
@@ -195,7 +199,16 @@ class MqttPublisher:
         data = payload.encode() if isinstance(payload, str) else payload
         check_topic(topic)
         level = self.settings.qos if qos is None else qos
-        seq = await asyncio.to_thread(self._outbox.put, topic, data, level) if self._outbox is not None else None
+        seq = None
+        if self._outbox is not None:
+            try:
+                seq = await asyncio.to_thread(self._outbox.put, topic, data, level)
+            except PublishError as exc:  # the disk is full: the event still goes out, from memory only
+                self.outbox_failures += 1
+                now = time.monotonic()
+                if now - self._outbox_warned >= 60.0:
+                    self._outbox_warned = now
+                    log.error("MQTT outbox: %s; events go out from memory only until it takes them again", exc)
         self._enqueue(OutgoingMessage(topic, data, level, False, None, seq))
 
     def _enqueue(self, msg: OutgoingMessage) -> None:
@@ -405,13 +418,20 @@ class MqttPublisher:
             await self._reject(msg, "the broker dropped the connection each of 3 times it was sent")
             self._struck, self._strikes = None, 0
 
+    async def _outbox_done(self, seq: int) -> None:
+        assert self._outbox is not None
+        try:
+            await asyncio.to_thread(self._outbox.done, seq)
+        except PublishError as exc:  # the row stays: sent once more at the next start, never lost
+            log.warning("MQTT outbox: %s", exc)
+
     async def _reject(self, msg: OutgoingMessage, why: str) -> None:
         self.rejected += 1
         log.error("MQTT: dropped a message to %r (%d bytes): %s", msg.topic, len(msg.payload), why)
         if msg.retain and self._retained.get(msg.topic) is msg:
             del self._retained[msg.topic]
         if msg.seq is not None and self._outbox is not None:
-            await asyncio.to_thread(self._outbox.done, msg.seq)
+            await self._outbox_done(msg.seq)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish queued messages until closing and the queue is empty."""
@@ -421,7 +441,7 @@ class MqttPublisher:
                 sent = await self._send_or_drop(client, msg)
                 self._queue.popleft()  # only after the broker took it (or it was refused)
                 if sent and msg.seq is not None and self._outbox is not None:
-                    await asyncio.to_thread(self._outbox.done, msg.seq)
+                    await self._outbox_done(msg.seq)
                 self.published += sent
             if self._closing:
                 return

@@ -30,13 +30,21 @@ class Outbox:
             raise PublishError(f"cannot open the MQTT outbox at {self.path}: {exc}") from exc
 
     def put(self, topic: str, payload: bytes, qos: int) -> int:
-        with self._lock:
-            cur = self._db.execute("INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)", (topic, payload, qos))
-            return int(cur.lastrowid or 0)
+        """Store a message; :class:`PublishError` when the disk refuses it (full, read-only)."""
+        try:
+            with self._lock:
+                sql = "INSERT INTO outbox (topic, payload, qos) VALUES (?, ?, ?)"
+                return int(self._db.execute(sql, (topic, payload, qos)).lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise PublishError(f"cannot write to the MQTT outbox at {self.path}: {exc}") from exc
 
     def done(self, seq: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        """Forget a delivered message; a disk that refuses it now leaves the row for the next start to resend."""
+        try:
+            with self._lock:
+                self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+        except sqlite3.Error as exc:
+            raise PublishError(f"cannot update the MQTT outbox at {self.path}: {exc}") from exc
 
     def pending(self) -> list[tuple[int, str, bytes, int]]:
         with self._lock:

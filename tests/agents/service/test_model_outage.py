@@ -8,22 +8,15 @@ with a fixed GenS-style text, the lowest layer there is; everything on feedwatch
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from agents.bench.common import free_port
 from agents.bench.vlm_server import StandInVLMServer
-from tests.helpers import PERSON_CLIP, ROOT, Broker, Inbox, payload_json, scaled
+from tests.helpers import PERSON_CLIP, Broker, Inbox, payload_json
+from tests.running import FeedwatchProcess
 
 pytestmark = pytest.mark.slow
 
@@ -39,92 +32,33 @@ def vlm() -> Iterator[StandInVLMServer]:
         server.stop()
 
 
-class Feedwatch:
-    """``feedwatch run`` on a config of its own, with its HTTP API on a free port."""
-
-    def __init__(self, tmp: Path, broker: Broker, vlm: StandInVLMServer, **scorer: Any) -> None:
-        self.port = free_port()
-        self.config = tmp / "feedwatch.yaml"
-        config = {
-            "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True, "fps": 2.0}],
-            "queries": [{"id": "person", "text": "a person"}],
-            "scorer": {
-                "backend": "openai", "window": 4, "stride": 2, "gate": {"enabled": False},
-                "openai": {"base_url": vlm.base_url, "model": "gens", "timeout_s": 1.0, "max_in_flight": 4},
-                **scorer,
-            },
-            "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw"},
-            "memory": {"path": str(tmp / "memory")},
-            "clips": {"enabled": False},
-            "http": {"port": self.port},
-        }  # fmt: skip
-        self.config.write_text(json.dumps(config))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=scaled(10))
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "FEEDWATCH_API_TOKEN"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "run", "--config", str(self.config)], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-
-    async def health(self) -> dict[str, Any]:
-        try:
-            answer = await self.http.get("/api/health")
-        except httpx.HTTPError:
-            return {}
-        return {"http": answer.status_code, **answer.json()}
-
-    async def until(self, what: str, check: Any, timeout: float = 40) -> dict[str, Any]:
-        """Poll the health until ``check(health)`` holds; fail naming ``what`` (and feedwatch's log, if it died)."""
-        deadline = asyncio.get_running_loop().time() + scaled(timeout)
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"feedwatch exited ({self.proc.returncode}) waiting for {what}: {self.log()}")
-            health = await self.health()
-            if health and check(health):
-                return health
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; health: {health}")
-            await asyncio.sleep(0.1)
-
-    async def metric(self, name: str) -> float:
-        text = (await self.http.get("/metrics")).text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
-
-    def log(self) -> str:
-        assert self.proc is not None and self.proc.stderr is not None
-        return self.proc.stderr.read().decode(errors="replace")[-3000:] if self.proc.poll() is not None else ""
-
-    async def stop(self) -> str:
-        """SIGTERM, and what it logged; it must end cleanly."""
-        await self.http.aclose()
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=scaled(60))
-        log = err.decode(errors="replace")
-        assert self.proc.returncode == 0, log[-3000:]
-        assert "Traceback" not in log, log[-3000:]
-        return log
+def _config(tmp: Path, broker: Broker, vlm: StandInVLMServer, **scorer: Any) -> dict[str, Any]:
+    return {
+        "cameras": [{"id": "lobby", "url": str(PERSON_CLIP), "realtime": True, "loop": True, "fps": 2.0}],
+        "queries": [{"id": "person", "text": "a person"}],
+        "scorer": {
+            "backend": "openai", "window": 4, "stride": 2, "gate": {"enabled": False},
+            "openai": {"base_url": vlm.base_url, "model": "gens", "timeout_s": 1.0, "max_in_flight": 4},
+            **scorer,
+        },
+        "mqtt": {"enabled": True, "port": broker.port, "prefix": "fw"},
+        "memory": {"path": str(tmp / "memory")},
+        "clips": {"enabled": False},
+    }  # fmt: skip
 
 
 @pytest.fixture
 async def running(tmp_path: Path, broker: Broker, vlm: StandInVLMServer) -> AsyncIterator[Any]:
-    made: list[Feedwatch] = []
+    made: list[FeedwatchProcess] = []
 
-    def make(**scorer: Any) -> Feedwatch:
-        fw = Feedwatch(tmp_path, broker, vlm, **scorer)
+    def make(**scorer: Any) -> FeedwatchProcess:
+        fw = FeedwatchProcess(tmp_path, _config(tmp_path, broker, vlm, **scorer))
         made.append(fw)
         return fw
 
     yield make
     for fw in made:
-        if fw.proc is not None and fw.proc.poll() is None:
-            fw.proc.kill()
-            fw.proc.wait()
+        fw.kill()
 
 
 def _scorer_down(health: dict[str, Any]) -> bool:
