@@ -34,7 +34,7 @@ from streamer.transport.events import EventHub
 
 from ..alerting import Alert
 from ..config import QueryConfig, format_validation_error
-from ..config.models import ActiveWindow, Identifier, Polygon, Score
+from ..config.common import ActiveWindow, Identifier, Polygon, Score
 from ..memory.backend import Memory
 from ..memory.records import Moment
 from ..scoring import Query as StandingQuery
@@ -114,6 +114,7 @@ class CameraOut(BaseModel):
     reconnects: int
     scored: int
     skipped: int
+    unscored: int = Field(default=0, description="New frames no scorer could score: the model was unavailable.")
     frames_to_model: int = Field(description="New frames (whole or a zone's crop) the scoring model ran on.")
     frames_held: int = Field(description="New frames the change gate held back: the scene had not changed.")
     alerts: int
@@ -289,8 +290,8 @@ def live_routes(port: ServicePort, hub: EventHub) -> APIRouter:
         return [
             CameraOut(
                 id=r.camera, status=r.status, error=r.error, decoded=r.decoded, sampled=r.sampled, dropped=r.dropped,
-                reconnects=r.reconnects, scored=r.scored, skipped=r.skipped, frames_to_model=r.model_frames,
-                frames_held=r.held_frames, alerts=r.alerts, lag_s=r.lag_s,
+                reconnects=r.reconnects, scored=r.scored, skipped=r.skipped, unscored=r.unscored,
+                frames_to_model=r.model_frames, frames_held=r.held_frames, alerts=r.alerts, lag_s=r.lag_s,
                 buffer_frames=r.buffer_frames, open_alerts=r.open_alerts, buffer_seconds=r.buffer_seconds,
                 latest=r.latest, snapshot_url=f"/api/cameras/{r.camera}/snapshot.jpg", transport=r.transport,
                 offline_s=r.offline_s, outages=r.outages,

@@ -83,8 +83,11 @@ class MqttApi:
             ("mqtt_rejected", "MQTT messages refused by the client library or the broker, dropped.", "rejected"),
             ("mqtt_dropped", "MQTT messages dropped because the queue was full.", "dropped"),
             ("mqtt_failures", "Times the MQTT publisher failed on a bug and restarted.", "failures"),
-            ("mqtt_outbox_failures", "Events the outbox could not store (its disk full): sent from memory only.",
-             "outbox_failures"),
+            (
+                "mqtt_outbox_failures",
+                "Events the outbox could not store (its disk full): sent from memory only.",
+                "outbox_failures",
+            ),
         ]:
             health.count(name, doc, functools.partial(lambda attr: float(getattr(publisher, attr)), read))
         health.listen(health_changed)

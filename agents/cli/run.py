@@ -134,6 +134,7 @@ def _summary(report: ServiceReport, memory: Path) -> str:
         lines.append(
             f"camera {cam.camera}: {cam.status}, {cam.sampled} frames sampled of {cam.decoded} decoded, "
             f"{cam.scored} scored, {cam.dropped} dropped, {cam.alerts} alert(s)"
+            + (f", {cam.unscored} unscored (the model was unavailable)" if cam.unscored else "")
         )
     lines.append(f"{report.alerts} alert(s), {report.moments} moment(s) stored in {memory}, in {report.wall_s:.1f} s")
     return "\n".join(lines)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 
-__all__ = ["Memory", "moment_filters", "open_memory"]
+__all__ = ["Memory", "open_memory"]
 
 
 class Memory(Protocol):
@@ -67,20 +67,3 @@ def open_memory(path: Path, url: str | None = None, *, read_only: bool = False, 
     from .store import MomentMemory
 
     return MomentMemory(path, read_only=read_only, dim=dim)
-
-
-def moment_filters(
-    camera: str | None, since: float | None, until: float | None, query_id: str | None, min_score: float | None,
-    kind: str | None, *, mark: str,
-) -> tuple[list[str], list[Any]]:  # fmt: skip
-    """The WHERE clauses and their arguments for the filters given (moments overlapping the time range), with the
-    driver's placeholder ``mark`` (``?`` for SQLite, ``%s`` for psycopg); the moments table is ``m``."""
-    clauses: list[tuple[Any, str]] = [
-        (camera, "m.camera = ?"),
-        (since, "m.end_wall >= ?"),
-        (until, "m.start_wall <= ?"),
-        (query_id, "m.id IN (SELECT moment_id FROM moment_queries WHERE query_id = ?)"),
-        (min_score, "m.peak >= ?"),
-        (kind, "m.kind = ?"),
-    ]
-    return [c.replace("?", mark) for v, c in clauses if v is not None], [v for v, _ in clauses if v is not None]

@@ -42,8 +42,9 @@ from numpy.typing import NDArray
 
 from streamer.errors import MemoryStoreError
 
-from .backend import moment_filters
 from .files import file_size, write_snapshot
+from .filters import keyframe_filters, moment_filters
+from .pg_schema import M_COLUMNS, MOMENT_COLUMNS, SCHEMA, read_moments
 from .pgconn import PgConnection, said
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 
@@ -57,66 +58,6 @@ IVF_MIN = 10_000  # up to this many vectors every search is exact; past it, an I
 PROBES = 5  # IVF lists scanned per search: recall against time, see `bench memory --url`
 _INLINE_MAX = 6000  # bytes of a vector kept inline in the table's rows (a page is 8 KiB)
 ROW_BYTES = 512
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedwatch_meta (key text PRIMARY KEY, value text NOT NULL);
-CREATE TABLE IF NOT EXISTS moments (
-    id text PRIMARY KEY,
-    camera text NOT NULL,
-    kind text NOT NULL,
-    start_wall double precision NOT NULL,
-    end_wall double precision NOT NULL,
-    start_pts double precision NOT NULL,
-    end_pts double precision NOT NULL,
-    backend text NOT NULL,
-    semantic boolean NOT NULL,
-    peak double precision NOT NULL,
-    thumbnail text,
-    thumb_bytes bigint NOT NULL DEFAULT 0,
-    created double precision NOT NULL,
-    clip text,
-    clip_bytes bigint NOT NULL DEFAULT 0,
-    clip_info jsonb
-);
-CREATE INDEX IF NOT EXISTS moments_camera_time ON moments (camera, start_wall);
-CREATE INDEX IF NOT EXISTS moments_time ON moments (start_wall);
-CREATE INDEX IF NOT EXISTS moments_end ON moments (end_wall);
-CREATE TABLE IF NOT EXISTS moment_queries (
-    moment_id text NOT NULL REFERENCES moments (id) ON DELETE CASCADE,
-    query_id text NOT NULL,
-    query_text text NOT NULL,
-    score double precision NOT NULL,
-    PRIMARY KEY (moment_id, query_id)
-);
-CREATE INDEX IF NOT EXISTS moment_queries_query ON moment_queries (query_id, score);
-CREATE TABLE IF NOT EXISTS keyframes (
-    id bigserial PRIMARY KEY,
-    moment_id text NOT NULL REFERENCES moments (id) ON DELETE CASCADE,
-    camera text NOT NULL,
-    wall double precision NOT NULL,
-    pts double precision NOT NULL,
-    thumbnail text,
-    thumb_bytes bigint NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS keyframes_moment ON keyframes (moment_id);
-CREATE INDEX IF NOT EXISTS keyframes_camera_time ON keyframes (camera, wall);
-CREATE INDEX IF NOT EXISTS keyframes_time ON keyframes (wall);
-CREATE TABLE IF NOT EXISTS images (name text PRIMARY KEY, jpeg bytea NOT NULL);
-CREATE TABLE IF NOT EXISTS feedback (
-    moment_id text PRIMARY KEY,
-    query_id text NOT NULL,
-    match boolean NOT NULL,
-    at double precision NOT NULL,
-    vector bytea
-);
-CREATE INDEX IF NOT EXISTS feedback_query ON feedback (query_id);
-"""
-
-_COLUMNS = (
-    "id, camera, kind, start_wall, end_wall, start_pts, end_pts, backend, semantic, peak, thumbnail, thumb_bytes, "
-    "created, clip, clip_bytes, clip_info"
-)
-_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 class PgMomentMemory:
@@ -214,7 +155,7 @@ class PgMomentMemory:
     def _migrate(self, cur: Any) -> None:
         # One node migrates at a time: the others wait on this lock, then find the schema current.
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('feedwatch-schema'))")
-        cur.execute(_SCHEMA)
+        cur.execute(SCHEMA)
         cur.execute("SELECT value FROM feedwatch_meta WHERE key = 'schema_version'")
         row = cur.fetchone()
         if row is None:
@@ -301,7 +242,7 @@ class PgMomentMemory:
         with self._lock, self._transaction() as cur:
             cur.execute("DELETE FROM moments WHERE id = %s", (moment.id,))  # cascades to its queries and keyframes
             cur.execute(
-                f"INSERT INTO moments ({_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                f"INSERT INTO moments ({MOMENT_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                 (
                     moment.id, moment.camera, moment.kind, moment.start_wall, moment.end_wall, moment.start_pts,
                     moment.end_pts, moment.backend, moment.semantic, moment.peak, moment.thumbnail,
@@ -401,7 +342,7 @@ class PgMomentMemory:
     ) -> list[Moment]:
         where, args = moment_filters(camera, since, until, query_id, min_score, kind, mark="%s")
         order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT {_M_COLUMNS} FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = f"SELECT {M_COLUMNS} FROM moments m" + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY m.start_wall {order}, m.id {order} OFFSET %s"
         args.append(max(0, offset))
         if limit >= 0:
@@ -409,12 +350,12 @@ class PgMomentMemory:
             args.append(limit)
         with self._lock, self._transaction() as cur:
             cur.execute(sql, args)
-            return self._moments(cur, cur.fetchall())
+            return read_moments(cur, cur.fetchall())
 
     def get(self, moment_id: str) -> Moment | None:
         with self._lock, self._transaction() as cur:
-            cur.execute(f"SELECT {_M_COLUMNS} FROM moments m WHERE m.id = %s", (moment_id,))
-            found = self._moments(cur, cur.fetchall())
+            cur.execute(f"SELECT {M_COLUMNS} FROM moments m WHERE m.id = %s", (moment_id,))
+            found = read_moments(cur, cur.fetchall())
         return found[0] if found else None
 
     def keyframe_times(self, moment_ids: Sequence[str]) -> dict[str, float]:
@@ -445,7 +386,7 @@ class PgMomentMemory:
                 "recorded by the activity scorer); search by camera, time, query or score instead"
             )
         q = np.ascontiguousarray(vector, np.float32).reshape(-1)
-        where, args = _keyframe_filters(camera, since, until, query_id, min_score)
+        where, args = keyframe_filters(camera, since, until, query_id, min_score)
         # A moment has several keyframes: fetch enough rows to find k distinct moments.
         fetch = k * 4
         with self._lock, self._transaction() as cur:
@@ -461,8 +402,8 @@ class PgMomentMemory:
                     break
             if not best:
                 return []
-            cur.execute(f"SELECT {_M_COLUMNS} FROM moments m WHERE m.id = ANY(%s)", (list(best),))
-            moments = {m.id: m for m in self._moments(cur, cur.fetchall())}
+            cur.execute(f"SELECT {M_COLUMNS} FROM moments m WHERE m.id = ANY(%s)", (list(best),))
+            moments = {m.id: m for m in read_moments(cur, cur.fetchall())}
         return [SimilarMoment(moments[mid], wall, sim) for mid, (wall, sim) in best.items() if mid in moments]
 
     def nearest_keyframes(
@@ -471,7 +412,7 @@ class PgMomentMemory:
     ) -> list[tuple[int, float]]:  # fmt: skip
         """The ``k`` nearest keyframe ids with their cosine similarity (for benchmarks: recall against exact)."""
         q = np.ascontiguousarray(vector, np.float32).reshape(-1)
-        where, args = _keyframe_filters(camera, since, until, None, None)
+        where, args = keyframe_filters(camera, since, until, None, None)
         with self._lock, self._transaction() as cur:
             use_exact = exact or (bool(where) and self._few(cur, where, args))
             return [(i, sim) for i, _, _, sim in self._nearest(cur, q, where, args, k, use_exact)]
@@ -594,42 +535,3 @@ class PgMomentMemory:
         with self._lock, self._transaction() as cur:
             cur.execute(sql, list(args))
             return list(cur.fetchall())
-
-    @staticmethod
-    def _moments(cur: Any, rows: list[tuple[Any, ...]]) -> list[Moment]:
-        if not rows:
-            return []
-        cur.execute(
-            "SELECT moment_id, query_id, query_text, score FROM moment_queries WHERE moment_id = ANY(%s)",
-            ([r[0] for r in rows],),
-        )
-        queries: dict[str, dict[str, float]] = {}
-        texts: dict[str, dict[str, str]] = {}
-        for mid, qid, text, score in cur.fetchall():
-            queries.setdefault(mid, {})[qid] = float(score)
-            texts.setdefault(mid, {})[qid] = str(text)
-        out = []
-        for mid, camera, kind, sw, ew, sp, ep, backend, semantic, peak, thumb, _tb, _cr, clip, _cb, info in rows:
-            out.append(
-                Moment(
-                    id=mid, camera=camera, start_wall=float(sw), end_wall=float(ew), start_pts=float(sp),
-                    end_pts=float(ep), backend=backend, semantic=bool(semantic), peak=float(peak),
-                    queries=queries.get(mid, {}), query_texts=texts.get(mid, {}), thumbnail=thumb, kind=kind,
-                    clip=clip, clip_info=info,
-                )
-            )  # fmt: skip
-        return out
-
-
-def _keyframe_filters(
-    camera: str | None, since: float | None, until: float | None, query_id: str | None, min_score: float | None
-) -> tuple[list[str], list[Any]]:
-    """As the vector store filters: camera and time on the keyframe, query and score on its moment."""
-    clauses: list[tuple[Any, str]] = [
-        (camera, "k.camera = %s"),
-        (since, "k.wall >= %s"),
-        (until, "k.wall <= %s"),
-        (query_id, "k.moment_id IN (SELECT moment_id FROM moment_queries WHERE query_id = %s)"),
-        (min_score, "k.moment_id IN (SELECT id FROM moments WHERE peak >= %s)"),
-    ]
-    return [c for v, c in clauses if v is not None], [v for v, _ in clauses if v is not None]

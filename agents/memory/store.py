@@ -25,8 +25,8 @@ from numpy.typing import NDArray
 
 from streamer.errors import MemoryStoreError
 
-from .backend import moment_filters
 from .files import file_size, write_snapshot
+from .filters import moment_filters
 from .records import Feedback, Keyframe, Moment, SimilarMoment
 from .vectors import Hit, VectorStore
 

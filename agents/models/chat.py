@@ -3,6 +3,10 @@
 Both the remote scorer and the remote answering model speak this API: messages of text and images (JPEG
 data URLs) in, the assistant's text out, greedy decoding with a token cap. Errors name the server with
 its credentials masked; every failure is a :class:`~agents.models.faults.ModelFault` of one kind.
+
+It speaks HTTP through httpx rather than the ``openai`` package: the requests carry vLLM's own fields, retries
+and the circuit breaker are feedwatch's (the ``openai`` client would retry on its own, under them), and httpx's
+typed errors (timeout, connect, protocol, status) map directly onto the faults.
 """
 
 from __future__ import annotations

@@ -105,6 +105,7 @@ class Camera:
             reconnects=reader.stats.reconnects,
             scored=counters.scored,
             skipped=counters.skipped,
+            unscored=counters.unscored,
             alerts=alerts,
             max_lag_s=round(counters.max_lag_s, 3),
             lag_s=round(counters.lag_s, 3),

@@ -20,6 +20,7 @@ class CameraReport:
     scored: int
     skipped: int
     alerts: int
+    unscored: int = 0  # new frames no scorer could score: the model was away (and no fallback)
     max_lag_s: float = 0.0
     lag_s: float = 0.0
     lag_p95_s: float = 0.0  # of the recent decisions: a frame's arrival to its scores

@@ -9,7 +9,6 @@ stop, the scheduler ends open alerts, the output stage drains, the extensions st
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import functools
@@ -21,19 +20,18 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import ValidationError
 
 from streamer.clips import ClipError, ClipInfo, write_clip
-from streamer.errors import ConfigError, FeedwatchError
+from streamer.errors import FeedwatchError
 from streamer.frames import Frame
 from streamer.reader import CameraStatus, Outage
 from streamer.source import probe
 
-from ..alerting import Alert, AlertKind, ContextSampler, Scheduler
+from ..alerting import Alert, ContextSampler, Scheduler
 from ..alerting.arming import Watching
 from ..alerting.feedback import FeedbackGate
 from ..alerting.scheduler import ModelFramesListener
-from ..config import CameraConfig, FeedwatchConfig, format_validation_error
+from ..config import CameraConfig, FeedwatchConfig
 from ..memory.asked import AskedFrames
 from ..memory.backend import Memory, open_memory
 from ..memory.records import Feedback
@@ -54,16 +52,20 @@ from ..scoring import (
     resolve_backend,
 )
 from .cameras import Camera, source_options
+from .changes import LiveChanges
 from .clips import Clipper
 from .health import Health
 from .hooks import OfflineHooks
+from .lineup import CameraLineup
+from .marks import Marks
 from .output import OutputStage
-from .port import AlertEvent, AlertListener, Extension, FleetPort, OutageListener, QueriesListener, StatusListener
-from .queries import QueryStore, StandingQueries, check_zones
+from .port import AlertListener, Extension, FleetPort, OutageListener, QueriesListener, StatusListener
+from .queries import QueryStore, StandingQueries
 from .recording import MomentRecorder
 from .regions import RegionStore
-from .reload import ReloadPlan, plan_reload
+from .reload import ReloadPlan
 from .report import CameraReport, ServiceReport
+from .running import Running
 from .supervisor import RestartPolicy, supervise
 
 __all__ = ["Service"]
@@ -71,27 +73,7 @@ __all__ = ["Service"]
 log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_S = 600.0
-_EMBEDDINGS_KEPT = 4096
 _SHUTDOWN_S = 8.0
-
-
-class _Running:
-    """What exists only while the service runs."""
-
-    def __init__(self, memory: Memory, scheduler: Scheduler, queries: StandingQueries, asker: Asker,
-                 output: OutputStage, recorder: MomentRecorder, clipper: Clipper,
-                 gate: FeedbackGate) -> None:  # fmt: skip
-        self.memory = memory
-        self.scheduler = scheduler
-        self.queries = queries
-        self.asker = asker
-        self.output = output
-        self.recorder = recorder
-        self.clipper = clipper
-        self.gate = gate
-        self.tasks: asyncio.TaskGroup | None = None  # the stages' group, once they run
-        self.ingest: dict[str, asyncio.Task[None]] = {}
-        self.readers: dict[str, contextlib.AsyncExitStack] = {}  # each camera's reader, closed on its own
 
 
 class Service:
@@ -114,38 +96,40 @@ class Service:
     ) -> None:
         self._config = config
         self._fleet = fleet  # the fleet's other nodes: for questions and the page about the cameras they hold
-        self._reload_from = reload_from  # reads the config file again (``feedwatch run``); None: no reload
         self.retry = retry
         self._scorer = scorer
         self.extensions = list(extensions)
         self.backend = scorer.name if scorer is not None else ""
         self.backend_reason = "given by the caller" if scorer is not None else ""
-        self.cameras: dict[str, Camera] = {}
-        self._alert_listeners: list[AlertListener] = [self._keep_embedding]
+        self._lineup = CameraLineup(self._new_camera, self._ingest, self._status)
+        self.cameras = self._lineup.cameras  # by id: the lineup starts and stops them
+        self._marks = Marks()  # users' marks on alerts, with the recent alerts' peak embeddings
+        self._alert_listeners: list[AlertListener] = [self._marks.keep_embedding]
         if on_alert is not None:
             self._alert_listeners.append(on_alert)
-        # Recent alerts' peak embeddings, for the marks users give them (the calibration's examples).
-        self._embeddings: collections.OrderedDict[str, NDArray[np.float32]] = collections.OrderedDict()
         self._status_listeners: list[StatusListener] = []
         self._outage_listeners: list[OutageListener] = []
-        self._hooks: OfflineHooks | None = None
         self._query_listeners: list[QueriesListener] = []
         self._model_frame_listeners: list[ModelFramesListener] = []
         self._limiter = InferenceLimiter()
         self._asks = 0
-        self._run: _Running | None = None
+        self._run: Running | None = None
         self._stop = asyncio.Event()
         self.health = Health()
         self.restart_policy = RestartPolicy()
-        self._reloading = asyncio.Lock()
-        self._regions = RegionStore(config.memory.path / "regions.json")
+        self._changes = LiveChanges(
+            reload_from, RegionStore(config.memory.path / "regions.json"), self._lineup, lambda: self._config,
+            self._set_config, lambda: self._run, self._queries_changed,
+        )  # fmt: skip
         self._analysis_size = 224
-        self._gate: GatedScorer | None = None  # the change gate in front of the configured model, when on
         self._burst_fps = 0.0  # sampling rate of a camera while the gate sees motion (0: no bursts)
 
     def stop(self) -> None:
         """Ask the service to shut down (safe from a signal handler on the loop)."""
         self._stop.set()
+
+    def _set_config(self, config: FeedwatchConfig) -> None:
+        self._config = config
 
     # -- the port -------------------------------------------------------------------------------
 
@@ -153,7 +137,7 @@ class Service:
     def config(self) -> FeedwatchConfig:
         return self._config
 
-    def _live(self) -> _Running:
+    def _live(self) -> Running:
         if self._run is None:
             raise RuntimeError("the service is not running")
         return self._run
@@ -175,90 +159,21 @@ class Service:
 
     @property
     def reloadable(self) -> bool:
-        return self._reload_from is not None
+        return self._changes.read is not None
 
     @property
     def reloading(self) -> bool:
-        return self._reloading.locked()
+        return self._changes.lock.locked()
 
     async def reload(self) -> ReloadPlan:
-        """Read the config file again and apply the difference (see :mod:`.reload`); :class:`ConfigError`, with
-        nothing changed, when the file is invalid or cannot be read."""
-        if self._reload_from is None:
-            raise ConfigError("this service was not started from a config file: there is nothing to reload")
-        async with self._reloading:
-            try:
-                new = await asyncio.to_thread(self._reload_from)
-                new = await asyncio.to_thread(self._regions.overlay, new)
-                if not new.cameras and not new.fleet.url:  # a fleet's node may hold none for a while
-                    raise ConfigError("the config configures no cameras; a running service keeps at least one")
-            except ConfigError as exc:
-                log.error("reload refused, nothing changed: %s", exc)
-                raise
-            plan = plan_reload(self._config, new)
-            run = self._run
-            if run is None or run.tasks is None:
-                raise ConfigError("the service is still starting; reload again in a moment")
-            live = {"cameras": new.cameras, "queries": new.queries}
-            self._config = self._config.model_copy(update=live)
-            for query_id in plan.queries_removed:
-                await run.queries.delete(query_id)
-            for cam_id in [*plan.cameras_removed, *(c.id for c in plan.cameras_changed)]:
-                await self._stop_camera(cam_id, run)
-            for cam in [*plan.cameras_changed, *plan.cameras_added]:
-                await self._start_camera(cam, run)
-            run.queries.cameras = self.camera_ids()
-            run.queries.zones = {cam.id: list(cam.zones) for cam in new.cameras}
-            for query in plan.queries_set:
-                try:
-                    await run.queries.set(Query.from_config(query))
-                except ConfigError as exc:  # validated with its cameras: only a run-time change can clash
-                    log.error("reload: query %s not applied: %s", query.id, exc)
-            if plan.cameras_added or plan.cameras_removed or plan.cameras_changed:
-                self._queries_changed()  # the APIs republish what depends on the camera list
-            log.info("reloaded: %s", plan.to_dict())
-            if plan.restart_needed:
-                log.warning("reload: %s changed and apply only after a restart", ", ".join(plan.restart_needed))
-            return plan
+        """Read the config file again and apply the difference (see :mod:`.changes`)."""
+        return await self._changes.reload()
 
     async def set_regions(
         self, camera: str, masks: list[Any] | None = None, zones: dict[str, Any] | None = None
     ) -> CameraConfig:
-        """Replace a camera's privacy masks and/or zones; its reader restarts with them (the others are not
-        touched), and they persist (``regions.json``). :class:`ConfigError` (nothing changed) when they are invalid
-        or a query still looks at a zone they drop; :class:`KeyError` for an unknown camera."""
-        async with self._reloading:
-            run = self._live()
-            current = next((c for c in self._config.cameras if c.id == camera), None)
-            if current is None:
-                raise KeyError(camera)
-            changes: dict[str, Any] = {}
-            if masks is not None:
-                changes["masks"] = masks
-            if zones is not None:
-                changes["zones"] = zones
-            if not changes:
-                return current
-            try:
-                updated = CameraConfig.model_validate({**current.model_dump(mode="json"), **changes})
-            except ValidationError as exc:
-                raise ConfigError("; ".join(format_validation_error(exc))) from None
-            names = {**{c.id: list(c.zones) for c in self._config.cameras}, camera: list(updated.zones)}
-            for query in run.queries.all():
-                problem = check_zones(query, names)
-                if problem:
-                    raise ConfigError(problem)
-            await asyncio.to_thread(
-                self._regions.remember, camera, updated.model_dump(mode="json", include=set(changes))
-            )
-            cameras = [updated if c.id == camera else c for c in self._config.cameras]
-            self._config = self._config.model_copy(update={"cameras": cameras})
-            run.queries.zones = names
-            await self._stop_camera(camera, run)
-            await self._start_camera(updated, run)
-            log.info("camera %s: regions changed (%d mask(s), zones %s); its reader restarted",
-                     camera, len(updated.masks), sorted(updated.zones))  # fmt: skip
-            return updated
+        """Replace a camera's privacy masks and/or zones (see :mod:`.changes`)."""
+        return await self._changes.set_regions(camera, masks, zones)
 
     def _new_camera(self, config: CameraConfig) -> Camera:
         cfg = self._config
@@ -266,36 +181,6 @@ class Service:
             config, cfg.buffer, analysis_size=self._analysis_size, retry=self.retry, on_status=self._status,
             on_outage=self._outage, clips=cfg.clips, burst_fps=self._burst_fps,
         )  # fmt: skip
-
-    async def _start_camera(self, config: CameraConfig, run: _Running) -> None:
-        camera = self.cameras[config.id] = self._new_camera(config)
-        if self._hooks is not None:
-            self._hooks.configure(config)
-        run.clipper.cameras[config.id] = config
-        if camera.ring is not None:
-            run.clipper.rings[config.id] = camera.ring
-        run.scheduler.add_camera(config.id, camera.buffer, {z: config.zone_polygon(z) for z in config.zones})
-        stack = run.readers[config.id] = contextlib.AsyncExitStack()
-        await stack.enter_async_context(camera.reader)
-        if run.tasks is not None:
-            run.ingest[config.id] = run.tasks.create_task(self._ingest(camera, run), name=f"ingest-{config.id}")
-
-    async def _stop_camera(self, cam_id: str, run: _Running) -> None:
-        camera = self.cameras.pop(cam_id, None)
-        if camera is None:
-            return
-        await run.scheduler.remove_camera(cam_id)  # first: its buffer closing must not look like the end of all
-        if self._gate is not None:
-            self._gate.forget(cam_id)
-        stack = run.readers.pop(cam_id, None)
-        if stack is not None:
-            await stack.aclose()
-        task = run.ingest.pop(cam_id, None)
-        if task is not None:
-            await asyncio.wait([task], timeout=_SHUTDOWN_S)
-        await camera.buffer.close()
-        run.clipper.rings.pop(cam_id, None)
-        self._status(cam_id, CameraStatus.OFFLINE)
 
     def camera_reports(self) -> list[CameraReport]:
         run = self._run
@@ -344,24 +229,8 @@ class Service:
         self._asks += 1
         return answer
 
-    async def _keep_embedding(self, event: AlertEvent) -> None:
-        alert = event.alert
-        if alert.kind is AlertKind.END and alert.peak_embedding is not None:
-            self._embeddings[alert.id] = alert.peak_embedding
-            while len(self._embeddings) > _EMBEDDINGS_KEPT:
-                self._embeddings.popitem(last=False)
-
     async def feedback(self, alert_id: str, match: bool) -> Feedback | None:
-        run = self._live()
-        moment = await asyncio.to_thread(run.memory.get, alert_id)
-        if moment is None or moment.kind != "alert" or not moment.queries:
-            return None
-        query_id = next(iter(moment.queries))
-        mark = Feedback(alert_id, query_id, match, time.time(), self._embeddings.get(alert_id))
-        await asyncio.to_thread(run.memory.set_feedback, mark)
-        run.gate.learn(query_id, match, mark.vector)
-        log.info("alert %s of %s marked %s", alert_id, query_id, "right" if match else "wrong")
-        return mark
+        return await self._marks.mark(self._live(), alert_id, match)
 
     async def camera_clip(self, camera: str, since: float, until: float, path: Path) -> ClipInfo:
         cam = self.cameras.get(camera)
@@ -416,12 +285,12 @@ class Service:
         gate = self._config.scorer.gate
         if backend == "activity" or not gate.enabled:
             return scorer
-        self._gate = GatedScorer(scorer, gate)
+        gated = self._lineup.gate = GatedScorer(scorer, gate)
         if not scorer.windowed and gate.burst_fps > 0:
             self._burst_fps = gate.burst_fps
-            self._gate.on_motion = self._motion
+            gated.on_motion = self._motion
         log.info("change gate on: the model scores a frame when %.1f%% of it changed", 100 * gate.min_change)
-        return self._gate
+        return gated
 
     def _motion(self, camera: str) -> None:
         """The gate saw motion on ``camera`` (called from the scoring thread): sample it densely for a while."""
@@ -432,8 +301,8 @@ class Service:
     async def run(self) -> ServiceReport:
         """Run until stopped, or until every (non-looping file) camera has ended."""
         t0 = time.monotonic()
-        self._regions = RegionStore(self._config.memory.path / "regions.json")
-        self._config = await asyncio.to_thread(self._regions.overlay, self._config)
+        self._changes.regions = RegionStore(self._config.memory.path / "regions.json")
+        self._config = await asyncio.to_thread(self._changes.regions.overlay, self._config)
         cfg = self._config
         if not self.retry:
             # Fail fast, before loading any model, on a source that does not open.
@@ -451,9 +320,9 @@ class Service:
                 stack.push_async_callback(asyncio.to_thread, memory.close)  # fsyncs: never on the loop
                 await asyncio.to_thread(self._prune, memory)
                 for cam in cfg.cameras:
-                    self.cameras[cam.id] = self._new_camera(cam)
+                    self._lineup.add(cam)
                 if self.retry:
-                    hooks = self._hooks = OfflineHooks(self.cameras, {cam.id: cam for cam in cfg.cameras})
+                    hooks = self._lineup.hooks = OfflineHooks(self.cameras, {cam.id: cam for cam in cfg.cameras})
                     stack.push_async_callback(hooks.close)
                 run = self._run = await self._assemble(scorer, memory)
                 for extension in self.extensions:
@@ -474,7 +343,7 @@ class Service:
             await asyncio.to_thread(scorer.close)
         return self._report(time.monotonic() - t0)
 
-    async def _assemble(self, scorer: Scorer, memory: Memory) -> _Running:
+    async def _assemble(self, scorer: Scorer, memory: Memory) -> Running:
         cfg = self._config
         store = QueryStore(cfg.memory.path / "queries.json")
         configured = [Query.from_config(q) for q in cfg.queries]
@@ -533,7 +402,7 @@ class Service:
             clip_fps=cfg.qa.clip_fps,
             elsewhere=self._fleet,
         )
-        return _Running(memory, scheduler, queries, asker, output, recorder, clipper, gate)
+        return Running(memory, scheduler, queries, asker, output, recorder, clipper, gate)
 
     def _status(self, camera: str, status: CameraStatus) -> None:
         for listener in self._status_listeners:
@@ -543,8 +412,8 @@ class Service:
                 log.exception("camera %s is %s: a status listener failed", camera, status.value)
 
     def _outage(self, outage: Outage) -> None:
-        if self._hooks is not None:
-            self._hooks.outage(outage)
+        if self._lineup.hooks is not None:
+            self._lineup.hooks.outage(outage)
         for listener in self._outage_listeners:
             try:
                 listener(outage)
@@ -569,11 +438,11 @@ class Service:
         policy = self.restart_policy if restart else dataclasses.replace(self.restart_policy, restart=False)
         return supervise(name, run, self.health, policy=policy, fatal=not self.retry, stopping=self._stop)
 
-    async def _close_readers(self, run: _Running) -> None:
+    async def _close_readers(self, run: Running) -> None:
         for stack in list(run.readers.values()):
             await stack.aclose()
 
-    async def _run_stages(self, run: _Running) -> None:
+    async def _run_stages(self, run: Running) -> None:
         async with asyncio.TaskGroup() as tg:
             run.tasks = tg
             for c in self.cameras.values():
@@ -606,13 +475,13 @@ class Service:
                 log.error("shutdown: %s did not finish within %.0f s; cancelling it", task.get_name(), _SHUTDOWN_S)
                 task.cancel()
 
-    async def _ingest(self, camera: Camera, run: _Running) -> None:
+    async def _ingest(self, camera: Camera, run: Running) -> None:
         try:
             await self._stage(f"ingest-{camera.id}", functools.partial(camera.ingest, run.scheduler.notify))
         finally:
             await camera.end(run.scheduler.notify)
 
-    async def _schedule(self, run: _Running) -> None:
+    async def _schedule(self, run: Running) -> None:
         try:
             await self._stage("scheduler", run.scheduler.run)
         finally:

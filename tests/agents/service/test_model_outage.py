@@ -92,6 +92,11 @@ async def test_a_failing_model_server_degrades_the_service_which_recovers_by_its
     assert await fw.metric(f'feedwatch_model_faults_total{{kind="{kind}"}}') >= 1
     assert await fw.metric("feedwatch_unscored_windows_total") >= 1
     assert not [m for m in inbox.messages if m.topic.matches(EVENTS)]  # nothing scored, so nothing alerted
+    # MQTT says so too: the retained health (Home Assistant's problem sensor follows it); availability stays online.
+    told = await inbox.wait_for("fw/health", lambda m: "scorer" in payload_json(m)["degraded"])
+    assert payload_json(told)["status"] == "degraded"
+    available = [m.payload for m in inbox.messages if m.topic.matches("fw/available")]
+    assert available and available[-1] == b"online"
 
     # The server answers again: scoring resumes without a restart, and the alert it finds goes out over MQTT.
     if fault == "down":
