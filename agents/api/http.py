@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 
 from streamer.errors import ConfigError
 from streamer.reader import CameraStatus
@@ -34,6 +35,7 @@ class HttpApi:
         self.fleet_token = fleet_token
         self.hub = EventHub()
         self.bound_port: int | None = None
+        self.app: Any = None  # the ASGI app, once started
 
     @classmethod
     def from_config(cls, config: HttpConfig, fleet_token: str | None = None) -> HttpApi:
@@ -60,7 +62,9 @@ class HttpApi:
         port.on_outage(lambda outage: hub.publish("outage", {"event": "offline" if outage.end is None else "back",
                                                              **outage.to_dict()}))  # fmt: skip
         port.on_queries(lambda: hub.publish("queries", {"queries": [q.id for q in port.queries()]}))
-        app = create_app(port, hub, self.token, fleet_token=self.fleet_token, max_body=self.config.max_body_kb * 1024)
+        app = self.app = create_app(
+            port, hub, self.token, fleet_token=self.fleet_token, max_body=self.config.max_body_kb * 1024
+        )
         server = await stack.enter_async_context(HttpServer(app, self.config.host, self.config.port))
         server.on_stopped(lambda why: port.health.problem("http", f"the HTTP server stopped: {why}"))
         self.bound_port = server.bound_port

@@ -81,6 +81,7 @@ def create_app(
         description="Cameras, standing queries, alerts, remembered moments and questions of a running feedwatch.",
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served below, behind the token: it names the cameras and zones
     )
     page = files("agents.api").joinpath("web", "index.html").read_text()
     app.openapi = functools.partial(_openapi_now, app, port)  # type: ignore[method-assign]
@@ -133,6 +134,10 @@ def create_app(
     app.include_router(live_routes(port, hub), prefix="/api", dependencies=guarded, responses=errors)
     app.include_router(memory_routes(port), prefix="/api", dependencies=guarded, responses=errors)
     outer = ResponseCounter(BodyLimit(JsonGuard(app), max_body))
+
+    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get("/metrics", dependencies=guarded, response_class=Response, responses=errors)
     async def metrics() -> Response:

@@ -36,9 +36,12 @@ def test_one_alert_per_episode_with_start_end_and_peak() -> None:
 
 
 def test_hysteresis_keeps_a_wobbling_alert_open() -> None:
-    # Dips to 2.5 stay above threshold - hysteresis (2.0): one alert, not three.
-    assert _spans(_run([4, 2.5, 4, 2.5, 4, 1, 1, 1])) == [(0.0, 4.0)]
-    assert len(_spans(_run([4, 2.5, 4, 2.5, 4, 1, 1, 1], hysteresis=0.0, end_after_s=1.0, cooldown_s=0))) == 3
+    # Dips to 2.5 last 3 s, longer than end_after_s (2 s): only the hysteresis keeps the alert open through them
+    # (2.5 is above threshold - hysteresis = 2.0); without it the same scores make three alerts.
+    wobbling = [4, 2.5, 2.5, 2.5, 4, 2.5, 2.5, 2.5, 4, 1, 1, 1]
+    settings = {"end_after_s": 2.0, "cooldown_s": 0.0}
+    assert _spans(_run(wobbling, hysteresis=1.0, **settings)) == [(0.0, 8.0)]
+    assert _spans(_run(wobbling, hysteresis=0.0, **settings)) == [(0.0, 0.0), (4.0, 4.0), (8.0, 8.0)]
 
 
 def test_short_dips_do_not_end_an_alert() -> None:

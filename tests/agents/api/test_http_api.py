@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -222,6 +223,47 @@ async def test_token_is_required_when_set(tmp_path: Path, monkeypatch: pytest.Mo
             login = await browser.post("/api/login", json={"token": "s3cret-token"})
             assert login.status_code == 204 and "httponly" in login.headers["set-cookie"].lower()
             assert (await browser.get("/api/queries")).status_code == 200  # the cookie now authorises
+    finally:
+        await _stop(service, task)
+
+
+# Everything answers 401 without the token but these: the page (it asks for the token), liveness, and signing in.
+_OPEN = {("GET", "/"), ("GET", "/api/health"), ("POST", "/api/login")}
+
+
+@pytest.mark.slow
+async def test_every_route_but_a_short_list_needs_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walks the routes the app registers, so a new route without the guard fails here; the OpenAPI document and
+    the docs pages name cameras and zones, so they are guarded (or not served) too."""
+    from fastapi.routing import APIRoute
+    from starlette.routing import Route
+
+    monkeypatch.setenv("FW_TEST_TOKEN", "s3cret-token")
+    service, http = served(validate_config(_config(tmp_path, free_port(), token_env="FW_TEST_TOKEN")), retry=True)
+    task = await _started(service, http)
+    try:
+        assert http is not None and http.app is not None
+        walked = set()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=scaled(10)) as anonymous:
+            for route in http.app.routes:
+                if not isinstance(route, APIRoute | Route):
+                    continue
+                path = re.sub(r"\{[^}]+\}", "lobby", route.path)  # any value: the guard answers before the lookup
+                for method in sorted(route.methods or ()):
+                    if method == "HEAD":
+                        continue
+                    walked.add((method, route.path))
+                    response = await anonymous.request(method, path, json={} if method != "GET" else None)
+                    if (method, route.path) in _OPEN:
+                        assert response.status_code != 401, (method, route.path)
+                    else:
+                        assert response.status_code == 401, (method, route.path, response.status_code)
+            for page in ("/docs", "/redoc"):
+                assert (await anonymous.get(page)).status_code in (401, 404), page  # never served openly
+            with_token = await anonymous.get("/openapi.json", headers={"Authorization": "Bearer s3cret-token"})
+            assert with_token.status_code == 200 and with_token.json()["openapi"]
+        assert ("GET", "/openapi.json") in walked and ("DELETE", "/api/queries/{query_id}") in walked
+        assert len(walked) > 20, walked
     finally:
         await _stop(service, task)
 
