@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,8 +56,7 @@ class StandInVLMServer:
             self.requests, self.most_open, self.connections = 0, self.open, set()
 
     def start(self) -> StandInVLMServer:
-        server = self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
-        server.daemon_threads = True
+        server = self._server = _Server(("127.0.0.1", self._port), _handler(self))
         self._port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, name="vlm-stand-in", daemon=True)
         self._thread.start()
@@ -97,6 +97,15 @@ class StandInVLMServer:
         finally:
             with self._lock:
                 self.open -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up (its deadline): not news
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler(stand_in: StandInVLMServer) -> type[BaseHTTPRequestHandler]:
