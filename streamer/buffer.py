@@ -21,6 +21,8 @@ class BufferStats:
     evicted: int = 0
     # Frames evicted before the scheduler consumed them (only under DROP_OLDEST).
     dropped_unscored: int = 0
+    # Times a put waited for the scheduler to consume (only under BLOCK): backpressure on a file source.
+    blocked: int = 0
 
 
 class FrameBuffer:
@@ -75,6 +77,7 @@ class FrameBuffer:
                 oldest = self._frames[0]
                 if oldest.seq > self._consumed_seq:
                     if self.policy is OverflowPolicy.BLOCK and not self.closed:
+                        self.stats.blocked += 1
                         await self._changed.wait()
                         continue
                     self.stats.dropped_unscored += 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from streamer import Frame, FrameBuffer, OverflowPolicy
-from tests.helpers import scaled
+from tests.helpers import scaled, wait_until
 
 
 def _frame(seq: int, pts: float | None = None, size: int = 10) -> Frame:
@@ -50,7 +50,7 @@ async def test_block_policy_waits_for_the_consumer_and_loses_nothing() -> None:
     for i in range(4):
         await buf.put(_frame(i))
     producer = asyncio.create_task(buf.put(_frame(4)))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: buf.stats.blocked == 1, what="the producer to wait for the consumer")
     assert not producer.done(), "a full buffer of unconsumed frames must block a file producer"
     assert buf.unconsumed() == 4
     await buf.mark_consumed(1)
@@ -64,7 +64,7 @@ async def test_close_unblocks_a_waiting_producer() -> None:
     await buf.put(_frame(0))
     await buf.put(_frame(1))
     producer = asyncio.create_task(buf.put(_frame(2)))
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: buf.stats.blocked == 1, what="the producer to wait for the consumer")
     await buf.close()
     await asyncio.wait_for(producer, scaled(1.0))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 from agents.alerting import Alert, AlertKind
@@ -21,7 +22,7 @@ from agents.service.port import AlertEvent
 from agents.service.recording import MomentRecorder
 from streamer.clips import ClipInfo
 from streamer.transport.mqtt import MqttPublisher, MqttSettings
-from tests.helpers import Broker, Inbox, scaled
+from tests.helpers import Broker, Inbox, scaled, wait_until
 
 
 def _alert(alert_id: str, kind: AlertKind, snapshot: bytes | None = None) -> Alert:
@@ -129,10 +130,26 @@ async def test_an_end_and_a_new_alert_published_side_by_side_leave_the_state_on(
         assert await publisher.wait_connected(scaled(10))
         topics = MqttAlertTopics(publisher, {})
         await topics.alert(AlertEvent.of(_alert("a", AlertKind.NEW, b"a-new")))
+        # a's end is held at its durable write (a hook in the outbox's put, in its thread) while b's new goes out.
+        outbox = publisher._outbox
+        assert outbox is not None
+        real_put, entered, release, order = outbox.put, threading.Event(), threading.Event(), []
+
+        def held_put(topic: str, payload: bytes, qos: int) -> int:
+            if b'"type": "end"' in payload and not entered.is_set():
+                order.append("a's end at its durable write")
+                entered.set()
+                release.wait(scaled(30))
+            return real_put(topic, payload, qos)
+
+        outbox.put = held_put  # type: ignore[method-assign]
         end_a = asyncio.create_task(topics.alert(AlertEvent.of(_alert("a", AlertKind.END, b"a-end"))))
-        await asyncio.sleep(0)  # a yield, not a wait: the task runs up to its durable write and waits there
+        await wait_until(entered.is_set, what="a's end to reach its durable write")
         await topics.alert(AlertEvent.of(_alert("b", AlertKind.NEW, b"b-new")))
+        order.append("b's new queued")
+        release.set()
         await end_a
+        assert order == ["a's end at its durable write", "b's new queued"]  # the race happened, as meant
         await topics.alert(AlertEvent.of(_alert("b", AlertKind.END, b"b-end")))
         await inbox.wait_for("fw/lobby/query/person/state", lambda m: m.payload == b"OFF")
 
