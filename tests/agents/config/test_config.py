@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -17,18 +19,29 @@ def test_default_config_is_valid() -> None:
     assert config.scorer.backend == "auto"
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, or inside list[...], dict[..., ...], X | None, Annotated[...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
 def test_every_field_is_described() -> None:
     def walk(model: type[BaseModel], path: str) -> list[str]:
         missing = []
         for name, field in model.model_fields.items():
             if not field.description:
                 missing.append(f"{path}{name}")
-            ann = field.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                missing += walk(ann, f"{path}{name}.")
+            for inner in _models_in(field.annotation):
+                missing += walk(inner, f"{path}{name}.")
         return missing
 
     assert walk(FeedwatchConfig, "") == []
+    # The walk reaches models inside lists and optionals: the cameras' and queries' fields, a camera's hook.
+    assert _models_in(FeedwatchConfig.model_fields["cameras"].annotation)
+    from agents.config import CameraConfig
+
+    assert _models_in(CameraConfig.model_fields["on_offline"].annotation)
 
 
 def test_errors_have_key_paths_and_unknown_keys_are_rejected(tmp_path: Path) -> None:
