@@ -231,33 +231,43 @@ async def test_token_is_required_when_set(tmp_path: Path, monkeypatch: pytest.Mo
 _OPEN = {("GET", "/"), ("GET", "/api/health"), ("POST", "/api/login")}
 
 
+def _routes(routes: list[Any], prefix: str = "") -> list[tuple[str, str]]:
+    """(method, path template) of every route the app registers, routers included with their prefixes (FastAPI
+    keeps an included router as one entry, its routes under ``original_router``)."""
+    from starlette.routing import Route
+
+    found = []
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found += _routes(included.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, Route):
+            found += [(m, prefix + route.path) for m in sorted(route.methods or ()) if m != "HEAD"]
+    return found
+
+
 @pytest.mark.slow
 async def test_every_route_but_a_short_list_needs_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Walks the routes the app registers, so a new route without the guard fails here; the OpenAPI document and
     the docs pages name cameras and zones, so they are guarded (or not served) too."""
-    from fastapi.routing import APIRoute
-    from starlette.routing import Route
-
     monkeypatch.setenv("FW_TEST_TOKEN", "s3cret-token")
     service, http = served(validate_config(_config(tmp_path, free_port(), token_env="FW_TEST_TOKEN")), retry=True)
     task = await _started(service, http)
     try:
         assert http is not None and http.app is not None
+        app = http.app
+        while not hasattr(app, "routes"):  # the FastAPI app, inside the ASGI wrappers (body limit, JSON guard, ...)
+            app = app.app
         walked = set()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http.bound_port}", timeout=scaled(10)) as anonymous:
-            for route in http.app.routes:
-                if not isinstance(route, APIRoute | Route):
-                    continue
-                path = re.sub(r"\{[^}]+\}", "lobby", route.path)  # any value: the guard answers before the lookup
-                for method in sorted(route.methods or ()):
-                    if method == "HEAD":
-                        continue
-                    walked.add((method, route.path))
-                    response = await anonymous.request(method, path, json={} if method != "GET" else None)
-                    if (method, route.path) in _OPEN:
-                        assert response.status_code != 401, (method, route.path)
-                    else:
-                        assert response.status_code == 401, (method, route.path, response.status_code)
+            for method, template in _routes(app.routes):
+                path = re.sub(r"\{[^}]+\}", "lobby", template)  # any value: the guard answers before the lookup
+                walked.add((method, template))
+                response = await anonymous.request(method, path, json={} if method != "GET" else None)
+                if (method, template) in _OPEN:
+                    assert response.status_code != 401, (method, template)
+                else:
+                    assert response.status_code == 401, (method, template, response.status_code)
             for page in ("/docs", "/redoc"):
                 assert (await anonymous.get(page)).status_code in (401, 404), page  # never served openly
             with_token = await anonymous.get("/openapi.json", headers={"Authorization": "Bearer s3cret-token"})
