@@ -72,3 +72,64 @@ def test_payload_names_backend_and_semantics() -> None:
     assert payload["type"] == "end"
     assert payload["backend"] == "test" and payload["semantic"] is True
     assert payload["query_id"] == "q" and payload["camera"] == "cam"
+
+
+def _feed(policy: AlertPolicy, scores: Sequence[float], start: float = 0.0) -> list[Alert]:
+    """Frames 1 s apart from pts ``start``, each with its own embedding (its seq) and zone."""
+    events: list[Alert] = []
+    for i, s in enumerate(scores):
+        pts = start + i
+        frame = Frame("cam", int(pts), pts, 1000.0 + pts, np.zeros((2, 2, 3), np.uint8), snapshot=b"jpg")
+        embedding = np.full(4, pts, np.float32)
+        events += policy.feed(frame, s, "embedding", True, embedding, zone=f"z{int(pts)}")
+    return events
+
+
+def test_every_event_carries_the_alert_as_it_stands() -> None:
+    """Each field of new, update and end events, from the frame that made the peak; ids are stable 16-hex
+    names of camera, query and start time."""
+    policy = AlertPolicy("cam", Query("q", "a person", threshold=3.0), AlertSettings(update_interval_s=1.0))
+    new, update = _feed(policy, [4.0, 5.0])
+    [end] = policy.flush("embedding", True)
+    for event in (new, update, end):
+        assert (event.camera, event.query_id, event.query_text) == ("cam", "q", "a person")
+        assert (event.backend, event.semantic, event.start_pts, event.start_wall) == ("embedding", True, 0.0, 1000.0)
+        assert event.id == new.id and len(event.id) == 16 and int(event.id, 16) >= 0
+    assert new.kind is AlertKind.NEW and update.kind is AlertKind.UPDATE and end.kind is AlertKind.END
+    assert (new.peak_score, new.peak_seq, new.peak_wall, new.zone) == (4.0, 0, 1000.0, "z0")
+    assert new.peak_embedding is not None and float(new.peak_embedding[0]) == 0.0
+    assert (update.peak_score, update.peak_seq, update.peak_wall, update.zone) == (5.0, 1, 1001.0, "z1")
+    assert end.end_pts == 1.0 and end.peak_seq == 1 and end.reason is None
+    assert end.peak_embedding is not None and float(end.peak_embedding[0]) == 1.0
+    again = AlertPolicy("cam", Query("q", "another text", threshold=3.0), AlertSettings())
+    assert _feed(again, [4.0])[0].id == new.id  # the same camera, query and start: the same id
+
+
+def test_the_first_frame_stays_the_peak_unless_beaten() -> None:
+    policy = AlertPolicy("cam", Query("q", "x", threshold=3.0), AlertSettings())
+    _feed(policy, [4.0, 4.0, 3.5])  # a tie is not a new peak
+    [end] = policy.flush("activity", False)
+    assert (end.peak_pts, end.zone, end.backend, end.semantic) == (0.0, "z0", "activity", False)
+    assert end.peak_embedding is not None and float(end.peak_embedding[0]) == 0.0
+
+
+def test_a_score_at_the_stay_level_keeps_the_alert_and_the_end_counts_from_the_last_relevant_frame() -> None:
+    settings = AlertSettings(hysteresis=1.0, end_after_s=2.0, cooldown_s=0.0)
+    policy = AlertPolicy("cam", Query("q", "x", threshold=3.0), settings)
+    events = _feed(policy, [4.0, 2.0, 2.0, 1.0, 1.0], start=100.0)  # 2.0 = threshold - hysteresis: still relevant
+    assert [e.kind for e in events] == [AlertKind.NEW, AlertKind.END]
+    assert (events[1].end_pts, events[1].end_wall) == (102.0, 1102.0)
+    # Far from pts 0, a frame 1 s after the last relevant one does not end it (the gap counts, not the times).
+    late = AlertPolicy("cam", Query("q", "x", threshold=3.0), settings)
+    assert [e.kind for e in _feed(late, [4.0, 1.0, 4.0], start=100.0)] == [AlertKind.NEW]
+
+
+def test_cooldown_holds_exactly_its_length_and_counts_after_a_flush_too() -> None:
+    settings = AlertSettings(end_after_s=2.0, cooldown_s=2.0, hysteresis=0.0)
+    policy = AlertPolicy("cam", Query("q", "x", threshold=3.0), settings)
+    events = _feed(policy, [4.0, 1.0, 1.0, 1.0, 4.0])  # ends at pts 2; pts 4 is cooldown_s later: opens again
+    assert [e.kind for e in events] == [AlertKind.NEW, AlertKind.END, AlertKind.NEW]
+    flushed = AlertPolicy("cam", Query("q", "x", threshold=3.0), AlertSettings(cooldown_s=5.0))
+    _feed(flushed, [4.0])
+    assert [e.kind for e in flushed.flush("activity", False)] == [AlertKind.END]
+    assert _feed(flushed, [4.0], start=1.0) == []  # within the cooldown after the flushed alert's end
