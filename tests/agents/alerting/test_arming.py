@@ -22,6 +22,12 @@ from agents.alerting.arming import Watching, in_windows
         (["08:00-09:00", "12:00-13:00"], "12:30", True),
         (["00:00-00:00"], "15:00", True),
         (["18:00-24:00"], "23:59", True),
+        # The edges: a window includes its start minute and excludes its end minute, across midnight too.
+        (["08:00-17:30"], "08:00", True),
+        (["08:00-17:30"], "07:59", False),
+        (["22:00-06:00"], "22:00", True),
+        (["22:00-06:00"], "21:59", False),
+        (["22:00-06:00"], "00:00", True),
     ],
 )
 def test_in_windows(windows: list[str], hhmm: str, inside: bool) -> None:

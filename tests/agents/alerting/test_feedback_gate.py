@@ -3,6 +3,8 @@ confirmed one of the same query ("the courier again", not "the neighbour's cat a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,3 +44,53 @@ def test_a_confirmed_alert_it_is_closer_to_wins() -> None:
     nearer_the_cat = _unit(1.0, 0.1, 0.0)  # cos to the cat 0.995, to the courier 0.939
     assert float(nearer_the_cat @ CAT) > float(nearer_the_cat @ COURIER)
     assert gate.holds_back(_alert(nearer_the_cat))
+
+
+def test_embeddings_need_not_be_unit_length_and_a_zero_one_is_like_nothing() -> None:
+    gate = FeedbackGate(similarity=0.9)
+    gate.learn("door", False, CAT * 7.0)  # embeddings as a model gives them: any length
+    assert gate.holds_back(_alert(_unit(1.0, 0.05, 0.0) * 0.01))
+    assert not gate.holds_back(_alert(np.zeros(3, np.float32)))  # no direction: like nothing (and no NaN warning)
+    gate.learn("door", False, None)  # a mark without an embedding (GenS, activity) teaches nothing
+    assert not gate.holds_back(
+        Alert("a2", AlertKind.NEW, "porch", "door", "x", 0.0, 1.0, 1000.0, 1001.0, 4.0, 0.5, "gens", True)
+    )  # an alert without an embedding is never held back
+
+
+def test_the_similarity_is_inclusive() -> None:
+    v = _unit(1.0, 0.2, 0.0)
+    exact = float(_unit_like(v) @ _unit_like(CAT))
+    gate = FeedbackGate(similarity=exact)
+    gate.learn("door", False, CAT)
+    assert gate.holds_back(_alert(v))  # exactly at the similarity: held back
+
+
+def test_a_held_back_alerts_later_events_go_nowhere_and_others_pass() -> None:
+    import asyncio
+
+    gate = FeedbackGate(similarity=0.9)
+    gate.learn("door", False, CAT)
+    out: list[Alert] = []
+
+    async def sink(event: Alert) -> None:
+        out.append(event)
+
+    gated = gate.wrap(sink)
+    like_cat = _alert(_unit(1.0, 0.05, 0.0))
+    other = Alert("b1", AlertKind.NEW, "porch", "door", "x", 0.0, 1.0, 1000.0, 1001.0, 4.0, 0.5, "embedding", True,
+                  peak_embedding=_unit(0.0, 1.0, 0.0))  # fmt: skip
+
+    async def run() -> None:
+        await gated(like_cat)
+        await gated(replace(like_cat, kind=AlertKind.UPDATE))
+        await gated(replace(like_cat, kind=AlertKind.END))
+        await gated(other)
+
+    asyncio.run(run())
+    assert [(e.id, e.kind) for e in out] == [("b1", AlertKind.NEW)] and gate.held_back == 1
+
+
+def _unit_like(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    """As the gate normalises: float32, divided by its norm."""
+    w = np.asarray(v, np.float32).ravel()
+    return w / float(np.linalg.norm(w))
