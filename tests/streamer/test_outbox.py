@@ -14,7 +14,7 @@ from streamer.transport.outbox import Outbox
 
 
 def test_messages_wait_in_order_until_done_and_survive_a_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "outbox.sqlite"  # its folder is made
+    path = tmp_path / "deep" / "er" / "outbox.sqlite"  # its folders are made
     box = Outbox(path)
     first, second, third = box.put("a/1", b"one", 1), box.put("a/2", b"two", 2), box.put("a/3", b"\x00three", 0)
     assert 0 < first < second < third

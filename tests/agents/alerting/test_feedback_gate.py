@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from agents.alerting import Alert, AlertKind
@@ -94,3 +95,40 @@ def _unit_like(v: NDArray[np.float32]) -> NDArray[np.float32]:
     """As the gate normalises: float32, divided by its norm."""
     w = np.asarray(v, np.float32).ravel()
     return w / float(np.linalg.norm(w))
+
+
+def test_a_tie_between_a_wrong_and_a_right_mark_goes_to_the_right_one() -> None:
+    gate = FeedbackGate()
+    assert gate.similarity == 0.9  # the default, as the config's alerts.feedback_similarity
+    gate.learn("door", False, CAT)
+    gate.learn("door", True, CAT)  # the same picture marked both ways: not held back
+    assert not gate.holds_back(_alert(CAT))
+
+
+def test_each_held_back_alert_is_counted_and_logged_and_forgotten_at_its_end(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    import logging
+
+    gate = FeedbackGate(similarity=0.9)
+    gate.learn("door", False, CAT)
+    seen: list[Alert] = []
+
+    async def sink(event: Alert) -> None:
+        seen.append(event)
+
+    gated = gate.wrap(sink)
+    first = _alert(_unit(1.0, 0.05, 0.0))
+    second = replace(first, id="a2")
+
+    async def run() -> None:
+        for alert in (first, second):
+            await gated(alert)
+            await gated(replace(alert, kind=AlertKind.END))
+
+    with caplog.at_level(logging.INFO, logger="agents.alerting.feedback"):
+        asyncio.run(run())
+    assert seen == [] and gate.held_back == 2
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"camera porch: alert {a} of door held back: it looks like one a user marked wrong"
+                    for a in ("a1", "a2")]  # fmt: skip
+    assert not gate._held  # their ends went through the gate: nothing of them is kept

@@ -45,12 +45,20 @@ def test_crops_are_cached_per_camera_frame_zone_and_polygon_and_forgotten_per_ca
 def test_the_cache_keeps_the_newest_crops() -> None:
     crops = ZoneCrops(8)
     oldest = crops.frame(_frame(0, snapshot=False), "door", LEFT)
-    kept = crops.frame(_frame(1, snapshot=False), "door", LEFT)
+    second = crops.frame(_frame(1, snapshot=False), "door", LEFT)
     for seq in range(2, 512):
         crops.frame(_frame(seq, snapshot=False), "door", LEFT)
-    assert crops.frame(_frame(1, snapshot=False), "door", LEFT) is kept  # 512 crops: all still there
-    crops.frame(_frame(512, snapshot=False), "door", LEFT)  # one more: the least recently used goes
-    assert crops.frame(_frame(0, snapshot=False), "door", LEFT) is not oldest
+    assert crops.frame(_frame(0, snapshot=False), "door", LEFT) is oldest  # 512 crops: all still there
+    crops.frame(_frame(512, snapshot=False), "door", LEFT)  # one more: the least recently used (seq 1) goes
+    assert crops.frame(_frame(1, snapshot=False), "door", LEFT) is not second
+    assert crops.frame(_frame(0, snapshot=False), "door", LEFT) is oldest
+
+
+def test_a_grey_snapshot_still_gives_a_colour_crop() -> None:
+    grey = encode_jpeg(np.full((360, 640, 3), 128, np.uint8)[:, :, 0])  # a single-channel JPEG
+    frame = Frame("cam", 0, 0.0, 1000.0, np.zeros((36, 64, 3), np.uint8), snapshot=grey)
+    crop = ZoneCrops(32).frame(frame, "door", LEFT)
+    assert crop.image.ndim == 3 and crop.image.shape[2] == 3 and abs(float(crop.image.mean()) - 128) < 3
 
 
 def test_a_window_is_cropped_frame_by_frame_under_the_zones_name() -> None:
