@@ -32,6 +32,7 @@ __all__ = [
     "ScorerBase",
     "TextImageEmbedder",
     "WindowScores",
+    "all_scored",
 ]
 
 MIN_SCORE = 1.0
@@ -180,3 +181,11 @@ class ScorerBase:
 
     def close(self) -> None:
         return None
+
+
+def all_scored(results: Sequence[WindowScores | ModelFault]) -> list[WindowScores]:
+    """``score_jobs``'s results as ``score_batch`` returns them: every job's scores, or the first job's fault raised."""
+    for result in results:
+        if isinstance(result, ModelFault):
+            raise result
+    return [r for r in results if isinstance(r, WindowScores)]

@@ -27,7 +27,7 @@ from streamer.frames import Frame, Window
 
 from ..config import GateSettings
 from ..models import ModelFault
-from .base import MIN_SCORE, Query, ScoreJob, Scorer, ScorerBase, WindowScores
+from .base import MIN_SCORE, Query, ScoreJob, Scorer, ScorerBase, WindowScores, all_scored
 from .change import changed, log_luma
 
 __all__ = ["GatedScorer"]
@@ -86,11 +86,7 @@ class GatedScorer(ScorerBase):
         return self.score_batch([(window, queries)])[0]
 
     def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
-        results = self.score_jobs(jobs)
-        for result in results:
-            if isinstance(result, ModelFault):
-                raise result
-        return [r for r in results if isinstance(r, WindowScores)]
+        return all_scored(self.score_jobs(jobs))
 
     def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]:
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ from streamer.frames import Frame, Window, encode_jpeg
 from ..config import OpenAIVLMSettings
 from ..models import ChatClient, ModelFault, text_part
 from ..models.qwen_vl import smart_resize
-from .base import Grades, Query, ScoreJob, ScorerBase, WindowScores
+from .base import Grades, Query, ScoreJob, ScorerBase, WindowScores, all_scored
 from .gens import FPS, common_size, gens_prompt
 from .gens_output import grades_for_offsets, parse_entries
 
@@ -90,11 +90,7 @@ class OpenAIVLMScorer(ScorerBase):
         return self.score_batch([(window, queries)])[0]
 
     def score_batch(self, jobs: Sequence[ScoreJob]) -> list[WindowScores]:
-        results = self.score_jobs(jobs)
-        for result in results:
-            if isinstance(result, ModelFault):
-                raise result
-        return [r for r in results if isinstance(r, WindowScores)]
+        return all_scored(self.score_jobs(jobs))
 
     def score_jobs(self, jobs: Sequence[ScoreJob]) -> list[WindowScores | ModelFault]:
         """Every (window, query) of ``jobs`` as its own request, all in flight at once (up to the pool's size); a
