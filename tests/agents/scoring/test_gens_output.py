@@ -60,3 +60,25 @@ def test_never_raises_and_stays_in_range(text: str) -> None:
     scores = scores_for_offsets(parse_entries(text), OFFSETS)
     assert scores.shape == (20,)
     assert np.all((scores >= 1) & (scores <= 5))
+
+
+def test_only_the_first_object_counts() -> None:
+    """A second JSON object (the model going on after its answer) is not read, nor anything after the first }."""
+    assert parse_entries('{"2": 5} then {"7": 4}') == [Entry(2.0, 2.0, 5.0)]
+    assert parse_entries('Sure. {"1-2": 4}\n{"9": 5}') == [Entry(1.0, 2.0, 4.0)]
+    assert parse_entries('}"3": 5') == []  # even with no { before it
+
+
+def test_an_answer_without_braces_is_read_whole() -> None:
+    assert parse_entries('"3": 5, "4": 4') == [Entry(3.0, 3.0, 5.0), Entry(4.0, 4.0, 4.0)]
+
+
+def test_grades_say_which_frames_any_entry_named() -> None:
+    from agents.scoring.gens_output import grades_for_offsets
+
+    grades = grades_for_offsets([Entry(0.0, 0.0, 4.0), Entry(2.0, 2.0, 1.0)], [0.0, 1.0, 2.0])
+    assert grades.scores.dtype == np.float32 and grades.scores.tolist() == [4.0, 1.0, 1.0]
+    assert grades.named.tolist() == [True, False, True]  # named, even with the lowest score
+    nothing = grades_for_offsets([], [0.0, 1.0])
+    assert nothing.scores.dtype == np.float32 and nothing.scores.tolist() == [1.0, 1.0]
+    assert nothing.named.tolist() == [False, False]
