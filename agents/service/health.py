@@ -88,28 +88,23 @@ class Health:
     def degrade(self, part: str, text: str | None) -> None:
         """Record that the dependency ``part`` is away (``text`` says what and since when), or with None that it is
         back."""
-        if text is None:
-            if self._degraded.pop(part, None) is not None:
-                log.warning("health: %s is back", part)
-                self._changed()
-            return
-        text = redact_text(text)
-        if self._degraded.get(part) != text:
-            self._degraded[part] = text
-            log.warning("health: DEGRADED: %s: %s", part, text)
-            self._changed()
+        self._record(self._degraded, part, text, "DEGRADED", "is back", logging.WARNING)
 
     def problem(self, part: str, text: str | None) -> None:
         """Record that ``part`` is broken (``text`` says how), or with None that it works again."""
+        self._record(self._problems, part, text, "UNHEALTHY", "recovered", logging.ERROR)
+
+    def _record(self, table: dict[str, str], part: str, text: str | None, what: str, back: str, level: int) -> None:
+        """Set (logged at ``level``) or clear ``part`` in ``table``; listeners hear of each change, not of repeats."""
         if text is None:
-            if self._problems.pop(part, None) is not None:
-                log.warning("health: %s recovered", part)
+            if table.pop(part, None) is not None:
+                log.warning("health: %s %s", part, back)
                 self._changed()
             return
         text = redact_text(text)
-        if self._problems.get(part) != text:
-            self._problems[part] = text
-            log.error("health: UNHEALTHY: %s: %s", part, text)
+        if table.get(part) != text:
+            table[part] = text
+            log.log(level, "health: %s: %s: %s", what, part, text)
             self._changed()
 
     def restarted(self, stage: str) -> None:
